@@ -1,0 +1,232 @@
+// Small helpers for run.mjs: child processes, ports, load runs, statistics, table printing.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import net from 'node:net';
+import autocannon from 'autocannon';
+
+/** A free TCP port on 127.0.0.1 (asked from the OS, then released for the child to bind). */
+export async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * Starts `node <script>` as a child process with extra env. Its output is kept (last 200
+ * lines) to be shown when something goes wrong, not echoed. Returns a handle with stop().
+ */
+export function startNode(name, script, env, { cwd, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tail = [];
+  const keep = (chunk) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.trim() === '') continue;
+      tail.push(line);
+      if (tail.length > 200) tail.shift();
+    }
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  return {
+    name,
+    child,
+    exited,
+    get running() {
+      return child.exitCode === null && child.signalCode === null;
+    },
+    logTail: (n = 40) => tail.slice(-n).join('\n'),
+    /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the process is gone. */
+    async stop(graceMs = 5000) {
+      if (!this.running) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Polls GET `url` until it answers 200; fails early if `proc` exits, or after `timeoutMs`. */
+export async function waitForHealthy(url, proc, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (!proc.running) {
+      throw new Error(
+        `${proc.name} exited before becoming healthy. Its last output:\n${proc.logTail()}`,
+      );
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
+    } catch (e) {
+      last = e.cause?.code ?? e.message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `${proc.name} not healthy at ${url} after ${timeoutMs} ms (${last}). Its last output:\n${proc.logTail()}`,
+  );
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere.
+ * Used to report server CPU per request, which is steadier than req/s on a shared machine.
+ */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** The autocannon instance under way, so that SIGINT can stop it. */
+let current = null;
+export const stopLoad = () => current?.stop();
+
+/**
+ * One autocannon run of POST requests, the body made per request by makeBody() (drawn anew for
+ * each request, so responses cannot be served from any cache keyed on the body).
+ * Instead of makeBody, a load may pass autocannon's own setupRequest(req, context) (to set
+ * per-request headers too) and onResponse(status, body, context); afterRun() is then called when
+ * the run is over and returns an error text (the run fails) or null.
+ * `pid` is the server whose CPU per request is reported (cpuUsPerReq); `otherPids` ({ name: pid })
+ * are other processes whose CPU per request is reported too (otherCpuUsPerReq.name).
+ * Returns the figures we report; throws on any error, timeout or non-2xx answer.
+ */
+export async function runLoad({
+  label,
+  url,
+  headers,
+  connections,
+  durationS,
+  makeBody,
+  setupRequest,
+  onResponse,
+  afterRun,
+  pid,
+  otherPids = {},
+}) {
+  const cpuBefore = pid ? cpuSeconds(pid) : null;
+  const otherBefore = Object.fromEntries(
+    Object.entries(otherPids).map(([name, p]) => [name, cpuSeconds(p)]),
+  );
+  const instance = autocannon({
+    url,
+    connections,
+    pipelining: 1,
+    duration: durationS,
+    timeout: 30,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        setupRequest:
+          setupRequest ??
+          ((req) => {
+            req.body = makeBody();
+            return req;
+          }),
+        ...(onResponse ? { onResponse } : {}),
+      },
+    ],
+  });
+  current = instance;
+  let result;
+  try {
+    result = await instance;
+  } finally {
+    current = null;
+  }
+  const cpuAfter = pid ? cpuSeconds(pid) : null;
+  const otherCpuUsPerReq = Object.fromEntries(
+    Object.entries(otherPids).map(([name, p]) => {
+      const after = cpuSeconds(p);
+      const before = otherBefore[name];
+      return [
+        name,
+        before !== null && after !== null && result.requests.total > 0
+          ? ((after - before) * 1e6) / result.requests.total
+          : null,
+      ];
+    }),
+  );
+  const failed = result.errors + result.timeouts + result.non2xx;
+  if (failed > 0) {
+    const codes = JSON.stringify(result.statusCodeStats);
+    throw new Error(
+      `${label}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts ` +
+        `out of ${result.requests.total} requests (status codes ${codes}). The bench is invalid.`,
+    );
+  }
+  const wrong = afterRun ? afterRun() : null;
+  if (wrong) throw new Error(`${label}: ${wrong}. The bench is invalid.`);
+  if (result.requests.total === 0) throw new Error(`${label}: no request completed`);
+  return {
+    requests: result.requests.total,
+    durationS: result.duration,
+    // Completed requests over the measured time (steadier than the mean of 1 s buckets when a
+    // run completes only a few requests per second, as the batch check does).
+    rps: result.requests.total / result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    // Server process CPU per completed request (µs), and its average CPU use (1 = one core busy).
+    cpuUsPerReq:
+      cpuBefore !== null && cpuAfter !== null
+        ? ((cpuAfter - cpuBefore) * 1e6) / result.requests.total
+        : null,
+    cpuCores:
+      cpuBefore !== null && cpuAfter !== null ? (cpuAfter - cpuBefore) / result.duration : null,
+    ...(Object.keys(otherPids).length > 0 ? { otherCpuUsPerReq } : {}),
+  };
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Prints rows (arrays of cells) as an aligned table with a header line. */
+export function printTable(header, rows) {
+  const all = [header, ...rows].map((r) => r.map(String));
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(all[0]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of all.slice(1)) console.log(line(r));
+}
+
+export const fmt = {
+  int: (n) => Math.round(n).toLocaleString('en-US'),
+  // autocannon records latencies in whole milliseconds; medians of them may end in .5.
+  ms: (n) => `${Number.isInteger(n) ? n : n.toFixed(1)} ms`,
+  us: (n) =>
+    n === null ? 'n/a' : n >= 10_000 ? `${(n / 1000).toFixed(1)} ms` : `${Math.round(n)} µs`,
+  ratio: (n) => n.toFixed(2),
+};

@@ -1,0 +1,50 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { ApiExceptionFilter } from './common/api-exception.filter.js';
+import { createValidationPipe } from './common/validation.js';
+import { AuthModule } from './auth/auth.module.js';
+import { SettingsModule } from './settings/settings.module.js';
+import { AuditModule } from './audit/audit.module.js';
+import { ConsentModule } from './consent/consent.module.js';
+import { HealthController } from './health/health.controller.js';
+import { MetricsModule } from './metrics/metrics.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
+import { OutboxModule } from './outbox/outbox.module.js';
+import { KeywordsModule } from './keywords/keywords.module.js';
+import { CallbacksModule } from './callbacks/callbacks.module.js';
+import { SendGateModule } from './send-gate/send-gate.module.js';
+
+/**
+ * Feature modules: consent/ (lists, checks, Sinch-compatible API), audit/ (append-only trail),
+ * settings/ (per-app mode), auth/ (API keys, OAuth2). webhooks/ and keywords/ plug in beside them.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        AuthModule,
+        SettingsModule,
+        AuditModule,
+        ConsentModule,
+        OutboxModule,
+        CallbacksModule,
+        KeywordsModule,
+        WebhooksModule,
+        SendGateModule,
+        MetricsModule,
+      ],
+      controllers: [HealthController],
+      providers: [
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+        { provide: APP_FILTER, useClass: ApiExceptionFilter },
+      ],
+    };
+  }
+}

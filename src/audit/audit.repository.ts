@@ -1,0 +1,74 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { ListType, Operation, Origin, Outcome } from '../consent/domain/consent-types.js';
+import { AuditRecordEntity } from './audit-record.entity.js';
+
+export interface NewAuditRecord {
+  projectId: string;
+  appId: string;
+  identity: string;
+  listType: ListType;
+  origin: Origin;
+  operation: Operation;
+  outcome: Outcome;
+  actor: string;
+  reason: string | null;
+  evidence: unknown;
+  batchId: string | null;
+  eventTime: Date;
+}
+
+/** The append-only audit trail. There is deliberately no update or delete method. */
+@Injectable()
+export class AuditRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Appends one record inside the caller's transaction; returns its id and recorded_at. */
+  async append(tx: EntityManager, r: NewAuditRecord): Promise<{ id: string; recorded_at: Date }> {
+    const rows: { id: string; recorded_at: Date }[] = await tx.query(
+      `INSERT INTO consent_audit
+         (project_id, app_id, identity, list_type, origin, operation, outcome, actor, reason,
+          evidence, batch_id, event_time)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       RETURNING id, recorded_at`,
+      [
+        r.projectId,
+        r.appId,
+        r.identity,
+        r.listType,
+        r.origin,
+        r.operation,
+        r.outcome,
+        r.actor,
+        r.reason,
+        r.evidence === undefined ? null : JSON.stringify(r.evidence),
+        r.batchId,
+        r.eventTime,
+      ],
+    );
+    return { id: String(rows[0]!.id), recorded_at: rows[0]!.recorded_at };
+  }
+
+  /** An identity's records, oldest first, at most `limit`, after audit id `afterId`. */
+  async listForIdentity(
+    projectId: string,
+    appId: string,
+    identity: string,
+    limit: number,
+    afterId = '0',
+  ): Promise<AuditRecordEntity[]> {
+    return this.dataSource
+      .getRepository(AuditRecordEntity)
+      .createQueryBuilder('a')
+      .where('a.project_id = :projectId AND a.app_id = :appId AND a.identity = :identity', {
+        projectId,
+        appId,
+        identity,
+      })
+      .andWhere('a.id > :afterId', { afterId })
+      .orderBy('a.id', 'ASC')
+      .limit(limit)
+      .getMany();
+  }
+}

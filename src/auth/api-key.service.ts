@@ -1,0 +1,125 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { IsNull, Repository } from 'typeorm';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AppConfig } from '../config/app-config.js';
+import { ApiError } from '../common/api-error.js';
+import { newUlid } from '../common/ids.js';
+import { TtlCache } from '../common/ttl-cache.js';
+import { ApiKeyEntity, Scope } from './api-key.entity.js';
+import {
+  ApiKeyResponseDto,
+  CreateApiKeyRequestDto,
+  CreateApiKeyResponseDto,
+} from './dto/api-key.dto.js';
+import { Principal } from './principal.js';
+
+const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/** Scoped API keys: minted by admins, secret shown once, stored as SHA-256. */
+@Injectable()
+export class ApiKeyService {
+  private readonly cache: TtlCache<Principal | null>;
+  private readonly revocationListeners: (() => void)[] = [];
+  private readonly adminHash?: Buffer;
+
+  constructor(
+    @InjectRepository(ApiKeyEntity) private readonly repo: Repository<ApiKeyEntity>,
+    config: AppConfig,
+  ) {
+    this.cache = new TtlCache(config.AUTH_CACHE_TTL_MS);
+    if (config.ADMIN_API_KEY) this.adminHash = Buffer.from(sha256(config.ADMIN_API_KEY), 'hex');
+  }
+
+  async create(dto: CreateApiKeyRequestDto, by: Principal): Promise<CreateApiKeyResponseDto> {
+    const id = newUlid();
+    // The secret embeds the id so that it stands alone as a bearer token; 32 random bytes.
+    const secret = `cg_${id}_${randomBytes(32).toString('base64url')}`;
+    const entity = this.repo.create({
+      id,
+      name: dto.name,
+      scopes: [...dto.scopes].sort(),
+      secret_hash: sha256(secret),
+      created_by: by.keyId,
+      revoked_at: null,
+    });
+    const saved = await this.repo.save(entity);
+    return { ...this.toDto(saved), key_secret: secret };
+  }
+
+  /** Called after a key is revoked on this instance (other instances follow within the cache TTL). */
+  onRevocation(listener: () => void): void {
+    this.revocationListeners.push(listener);
+  }
+
+  async list(): Promise<ApiKeyResponseDto[]> {
+    const rows = await this.repo.find({ order: { created_at: 'ASC', id: 'ASC' } });
+    return rows.map((r) => this.toDto(r));
+  }
+
+  async revoke(keyId: string): Promise<ApiKeyResponseDto> {
+    const row = await this.repo.findOneBy({ id: keyId });
+    if (!row) throw ApiError.notFound(`API key ${keyId} not found`);
+    if (!row.revoked_at) {
+      await this.repo.update({ id: keyId, revoked_at: IsNull() }, { revoked_at: new Date() });
+    }
+    this.cache.clear();
+    for (const listener of this.revocationListeners) listener();
+    const updated = await this.repo.findOneByOrFail({ id: keyId });
+    return this.toDto(updated);
+  }
+
+  /** Resolves a raw key secret (or the bootstrap admin key) to a principal, or null. */
+  async verifySecret(secret: string): Promise<Principal | null> {
+    const hash = sha256(secret);
+    if (this.adminHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) {
+      return { keyId: 'admin', scopes: [Scope.ADMIN], keyFingerprint: this.adminFingerprint() };
+    }
+    const cached = this.cache.get(hash);
+    if (cached !== undefined) return cached;
+    const row = await this.repo.findOneBy({ secret_hash: hash });
+    const principal = row && !row.revoked_at ? { keyId: row.id, scopes: row.scopes } : null;
+    this.cache.set(hash, principal);
+    return principal;
+  }
+
+  /** For OAuth2 client credentials: the key id must match the secret's key. */
+  async verifyKeyPair(keyId: string, secret: string): Promise<Principal | null> {
+    const principal = await this.verifySecret(secret);
+    if (!principal) return null;
+    if (principal.keyId === 'admin') return keyId === 'admin' ? principal : null;
+    return principal.keyId === keyId ? principal : null;
+  }
+
+  private adminFingerprint(): string | undefined {
+    return this.adminHash?.subarray(0, 8).toString('hex');
+  }
+
+  /**
+   * True while the key behind a token exists and is not revoked (cached); for the admin, while
+   * ADMIN_API_KEY is still the key the token was minted from.
+   */
+  async isActive(p: Principal): Promise<boolean> {
+    const keyId = p.keyId;
+    if (keyId === 'admin') {
+      return this.adminHash !== undefined && p.keyFingerprint === this.adminFingerprint();
+    }
+    const cacheKey = `id:${keyId}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached !== undefined) return cached !== null;
+    const row = await this.repo.findOneBy({ id: keyId });
+    const principal = row && !row.revoked_at ? { keyId: row.id, scopes: row.scopes } : null;
+    this.cache.set(cacheKey, principal);
+    return principal !== null;
+  }
+
+  private toDto(r: ApiKeyEntity): ApiKeyResponseDto {
+    return {
+      key_id: r.id,
+      name: r.name,
+      scopes: r.scopes,
+      created_at: r.created_at.toISOString(),
+      revoked_at: r.revoked_at ? r.revoked_at.toISOString() : null,
+    };
+  }
+}

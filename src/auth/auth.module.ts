@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKeyEntity } from './api-key.entity.js';
+import { ApiKeyService } from './api-key.service.js';
+import { ApiKeysController } from './api-keys.controller.js';
+import { AuthGuard } from './auth.guard.js';
+import { BearerAuthenticator } from './bearer-authenticator.js';
+import { OAuthController } from './oauth.controller.js';
+import { TokenService } from './token.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
+  controllers: [ApiKeysController, OAuthController],
+  providers: [
+    ApiKeyService,
+    TokenService,
+    BearerAuthenticator,
+    { provide: APP_GUARD, useClass: AuthGuard },
+  ],
+  exports: [ApiKeyService, BearerAuthenticator],
+})
+export class AuthModule {}

@@ -1,0 +1,73 @@
+import 'reflect-metadata';
+import { Logger, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { AppConfig } from './config/app-config.js';
+import { AppModule } from './app.module.js';
+
+const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
+
+export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] | false {
+  if (level === 'silent') return false;
+  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
+}
+
+export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
+  const doc = new DocumentBuilder()
+    .setTitle('Consent Gate')
+    .setDescription(
+      'Self-hosted consent management for Sinch Conversation API messaging: opt-out lists, send checks with PRIMARY/SECONDARY modes, an append-only audit trail, and Sinch-compatible consents endpoints. Errors use Sinch\'s body: {"error":{"code","message","status","details"}}.',
+    )
+    .setVersion('0.1.0')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An API key secret, ADMIN_API_KEY, or an access token from POST /oauth2/token',
+      },
+      'bearer',
+    )
+    .addBasicAuth(
+      { type: 'http', scheme: 'basic', description: 'key_id:key_secret, for POST /oauth2/token' },
+      'basic',
+    )
+    .build();
+  return SwaggerModule.createDocument(app, doc, {
+    operationIdFactory: (_controllerKey, methodKey) => methodKey,
+  });
+}
+
+/** Builds the configured application (not yet listening). Used by main.ts and the tests. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Identities travel in paths; allow long ones (up to 256 chars, URL-encoded).
+    routerOptions: { maxParamLength: 1024 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    logger: logLevels(config.LOG_LEVEL),
+    abortOnError: false,
+    // Webhook signatures are computed on the exact bytes received.
+    rawBody: true,
+  });
+  app.enableShutdownHooks();
+  if (config.SWAGGER_ENABLED) {
+    SwaggerModule.setup('docs', app, () => buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
+  }
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return app;
+}
+
+export async function startServer(config: AppConfig): Promise<NestFastifyApplication> {
+  const app = await createApp(config);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  new Logger('Bootstrap').log(
+    `Consent Gate listening on http://${config.HOST}:${config.PORT} (Swagger UI at /docs, ${config.DATABASE_URL ? 'PostgreSQL' : 'embedded PostgreSQL'})`,
+  );
+  if (!config.ADMIN_API_KEY) {
+    new Logger('Bootstrap').warn('ADMIN_API_KEY is not set: no admin key exists to mint API keys.');
+  }
+  return app;
+}

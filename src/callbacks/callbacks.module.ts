@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { OutboxModule } from '../outbox/outbox.module.js';
+import { CallbackEmitter } from './callback-emitter.js';
+import { CallbackRepository } from './callback.repository.js';
+import { CallbackWorker } from './callback.worker.js';
+import { CallbacksController } from './callbacks.controller.js';
+import { CallbacksService } from './callbacks.service.js';
+
+/**
+ * Callbacks to the company's own systems: subscriptions (API), CallbackEmitter (queues a callback
+ * inside the caller's transaction; used by ConsentModule and the send gate) and CallbackWorker
+ * (delivers them, signed, with retries). Imports no feature module that could import it back.
+ */
+@Module({
+  imports: [OutboxModule],
+  controllers: [CallbacksController],
+  providers: [CallbackRepository, CallbackEmitter, CallbacksService, CallbackWorker],
+  exports: [CallbackEmitter],
+})
+export class CallbacksModule {}

@@ -1,0 +1,93 @@
+/**
+ * The one error type the service throws on purpose. The global filter turns it into Sinch's
+ * (Google RPC style) error body: {"error":{"code","message","status","details"}}.
+ */
+export type RpcStatus =
+  | 'INVALID_ARGUMENT'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL'
+  | 'UNAVAILABLE';
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+export type ErrorDetail =
+  | { '@type': 'type.googleapis.com/google.rpc.BadRequest'; field_violations: FieldViolation[] }
+  | {
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo';
+      reason: string;
+      metadata?: Record<string, string>;
+    };
+
+export class ApiError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly rpcStatus: RpcStatus,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  static invalidArgument(message: string, violations: FieldViolation[] = []): ApiError {
+    return new ApiError(
+      400,
+      'INVALID_ARGUMENT',
+      message,
+      violations.length > 0
+        ? [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', field_violations: violations }]
+        : [],
+    );
+  }
+
+  static field(field: string, description: string): ApiError {
+    return ApiError.invalidArgument(`${field}: ${description}`, [{ field, description }]);
+  }
+
+  /**
+   * 401 with a WWW-Authenticate challenge. The Sinch SDK drops its cached token and fetches a new
+   * one only when the challenge mentions "expired", so invalid bearer tokens say so.
+   */
+  static unauthenticated(
+    message = 'Request had invalid credentials.',
+    scheme = 'Bearer',
+  ): ApiError {
+    const challenge =
+      scheme === 'Bearer'
+        ? 'Bearer realm="consent-gate", error="invalid_token", error_description="The access token is invalid or expired"'
+        : `${scheme} realm="consent-gate"`;
+    return new ApiError(401, 'UNAUTHENTICATED', message, [], { 'www-authenticate': challenge });
+  }
+
+  static permissionDenied(message: string): ApiError {
+    return new ApiError(403, 'PERMISSION_DENIED', message);
+  }
+
+  static notFound(message: string): ApiError {
+    return new ApiError(404, 'NOT_FOUND', message);
+  }
+
+  static unavailable(message = 'The database is unavailable; retry later.'): ApiError {
+    return new ApiError(503, 'UNAVAILABLE', message);
+  }
+}
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: number; message: string; status: RpcStatus; details: ErrorDetail[] };
+}
+
+export function toErrorBody(e: ApiError): ErrorBody {
+  return {
+    error: { code: e.httpStatus, message: e.message, status: e.rpcStatus, details: e.details },
+  };
+}

@@ -1,0 +1,27 @@
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+// SQLSTATE: 08xxx connection exceptions, 57P0x shutdown, 57014 statement timeout, 53300 too many connections.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0)|^(57014|53300|53400)$/;
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not established|the database system is (starting up|shutting down)|Too many connections|Client was closed/i;
+
+/** True when an error means "the database cannot be reached or answer now" (→ 503), not a bug. */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 4) return false;
+  const e = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (
+    typeof e.code === 'string' &&
+    (NETWORK_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))
+  )
+    return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+  return (
+    isDatabaseUnavailable(e.driverError, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1)
+  );
+}

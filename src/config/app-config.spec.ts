@@ -1,0 +1,37 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from './app-config.js';
+
+describe('loadConfig', () => {
+  it('applies documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 3000,
+      DATA_DIR: './data',
+      DATABASE_POOL_SIZE: 10,
+      DEFAULT_MODE: 'PRIMARY',
+      MIGRATIONS_RUN: true,
+      SWAGGER_ENABLED: true,
+    });
+    expect(c.DATABASE_URL).toBeUndefined();
+  });
+
+  it('coerces numbers and booleans', () => {
+    const c = loadConfig({ PORT: '8080', MIGRATIONS_RUN: 'false', DEFAULT_MODE: 'SECONDARY' });
+    expect([c.PORT, c.MIGRATIONS_RUN, c.DEFAULT_MODE]).toEqual([8080, false, 'SECONDARY']);
+  });
+
+  it('names every bad variable and never echoes secrets', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DEFAULT_MODE: 'TERTIARY', ADMIN_API_KEY: 'short-secret' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain('PORT');
+    expect(message).toContain('DEFAULT_MODE');
+    expect(message).toContain('ADMIN_API_KEY');
+    expect(message).not.toContain('short-secret');
+  });
+});

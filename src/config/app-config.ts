@@ -1,0 +1,279 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+/**
+ * Every environment variable the service reads, validated once at boot.
+ * The README's configuration table documents the same list; keep them in step.
+ */
+export class AppConfig {
+  /** HTTP port. */
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  /** Interface to bind. */
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** PostgreSQL connection string. Unset: run on the embedded PostgreSQL (PGlite) in DATA_DIR. */
+  @IsOptional()
+  @IsString()
+  DATABASE_URL?: string;
+
+  /** Where the embedded PostgreSQL keeps its files. `memory://` keeps nothing. */
+  @IsString()
+  @MinLength(1)
+  DATA_DIR = './data';
+
+  /** Connections in the pool to PostgreSQL. */
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  /** How long to wait for a free connection / a new connection before failing with 503. */
+  @IsInt()
+  @Min(100)
+  DATABASE_CONNECT_TIMEOUT_MS = 3000;
+
+  /** Server-side statement timeout; a query running longer fails (503). */
+  @IsInt()
+  @Min(100)
+  DATABASE_STATEMENT_TIMEOUT_MS = 15000;
+
+  /** Run pending migrations at boot. */
+  @IsBoolean()
+  MIGRATIONS_RUN = true;
+
+  /** Bootstrap admin bearer token (scope admin). Unset: only minted keys work. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
+  ADMIN_API_KEY?: string;
+
+  /** HMAC key for OAuth2 access tokens (JWT HS256). Unset: generated once and kept in the database. */
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'TOKEN_SIGNING_SECRET must be at least 32 characters' })
+  TOKEN_SIGNING_SECRET?: string;
+
+  /** Lifetime of access tokens from POST /oauth2/token. */
+  @IsInt()
+  @Min(300, {
+    message: 'TOKEN_TTL_SECONDS must be at least 300 (the Sinch SDK renews tokens 60 s before exp)',
+  })
+  @Max(86400)
+  TOKEN_TTL_SECONDS = 3600;
+
+  /** How long a verified API key stays cached in memory (revocation takes up to this long). */
+  @IsInt()
+  @Min(0)
+  @Max(300000)
+  AUTH_CACHE_TTL_MS = 10000;
+
+  /** How long an app's consent settings stay cached in memory per instance. */
+  @IsInt()
+  @Min(0)
+  @Max(300000)
+  SETTINGS_CACHE_TTL_MS = 5000;
+
+  /** Mode of an app that has no consent settings. */
+  @IsIn(['PRIMARY', 'SECONDARY'])
+  DEFAULT_MODE: 'PRIMARY' | 'SECONDARY' = 'PRIMARY';
+
+  /** Largest accepted request body, in bytes (413 above it). */
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
+  BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+
+  /** Serve Swagger UI at /docs and the spec at /docs-json. */
+  @IsBoolean()
+  SWAGGER_ENABLED = true;
+
+  /** Nest log levels to print, lowest first: error, warn, log, debug, verbose. */
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose', 'silent'])
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' | 'silent' = 'log';
+
+  /** Sinch project whose credentials send replies (messages:send). */
+  @IsOptional()
+  @IsString()
+  SINCH_PROJECT_ID?: string;
+
+  /** Sinch access key id (OAuth2 client id). */
+  @IsOptional()
+  @IsString()
+  SINCH_KEY_ID?: string;
+
+  /** Sinch access key secret (OAuth2 client secret). */
+  @IsOptional()
+  @IsString()
+  SINCH_KEY_SECRET?: string;
+
+  /** Sinch Conversation API region: us, eu or br. */
+  @IsIn(['us', 'eu', 'br'])
+  SINCH_REGION: 'us' | 'eu' | 'br' = 'us';
+
+  /** Overrides the region's Conversation API base URL (e.g. a local fake in tests). */
+  @IsOptional()
+  @IsString()
+  SINCH_CONVERSATION_URL?: string;
+
+  /** Overrides the OAuth2 host (default https://auth.sinch.com). */
+  @IsOptional()
+  @IsString()
+  SINCH_AUTH_URL?: string;
+
+  /** Accepted clock skew of webhook signature timestamps, in seconds (replays are refused). */
+  @IsInt()
+  @Min(10)
+  @Max(3600)
+  WEBHOOK_TIMESTAMP_WINDOW_S = 300;
+
+  /** Timeout of one call to Sinch (token or messages:send). */
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  SINCH_TIMEOUT_MS = 10000;
+
+  /** Run the outbox worker (sends confirmation replies) in this instance. */
+  @IsBoolean()
+  OUTBOX_WORKER_ENABLED = true;
+
+  /** How often the outbox worker looks for due jobs. */
+  @IsInt()
+  @Min(10)
+  @Max(60000)
+  OUTBOX_POLL_INTERVAL_MS = 1000;
+
+  /** Jobs claimed per poll. */
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  OUTBOX_BATCH_SIZE = 20;
+
+  /** First retry delay of a failed reply; doubles per attempt up to REPLY_RETRY_MAX_MS. */
+  @IsInt()
+  @Min(10)
+  REPLY_RETRY_BASE_MS = 5000;
+
+  /** Longest delay between two attempts of a reply. */
+  @IsInt()
+  @Min(10)
+  REPLY_RETRY_MAX_MS = 600000;
+
+  /** A reply not delivered this long after the inbound message is given up (marked FAILED). */
+  @IsInt()
+  @Min(1)
+  @Max(7 * 86400)
+  REPLY_GIVE_UP_AFTER_S = 3600;
+
+  /** First retry delay of a failed callback delivery; doubles per attempt up to CALLBACK_RETRY_MAX_MS. */
+  @IsInt()
+  @Min(10)
+  @Max(86400000)
+  CALLBACK_RETRY_BASE_MS = 5000;
+
+  /** Longest delay between two attempts of a callback delivery. */
+  @IsInt()
+  @Min(10)
+  @Max(86400000)
+  CALLBACK_RETRY_MAX_MS = 3600000;
+
+  /** A callback not delivered this long after its event is given up (GAVE_UP). */
+  @IsInt()
+  @Min(1)
+  @Max(30 * 86400)
+  CALLBACK_GIVE_UP_AFTER_S = 86400;
+
+  /** Timeout of one callback delivery (connect, send, and the response headers). */
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  CALLBACK_TIMEOUT_MS = 10000;
+
+  /** Identity salt for logs: identities are logged only as a short salted hash. */
+  @IsString()
+  @MaxLength(200)
+  LOG_HASH_SALT = 'consent-gate';
+}
+
+const BOOLEAN_KEYS = new Set(['MIGRATIONS_RUN', 'SWAGGER_ENABLED', 'OUTBOX_WORKER_ENABLED']);
+const INTEGER_KEYS = new Set([
+  'PORT',
+  'DATABASE_POOL_SIZE',
+  'DATABASE_CONNECT_TIMEOUT_MS',
+  'DATABASE_STATEMENT_TIMEOUT_MS',
+  'TOKEN_TTL_SECONDS',
+  'AUTH_CACHE_TTL_MS',
+  'SETTINGS_CACHE_TTL_MS',
+  'BODY_LIMIT_BYTES',
+  'WEBHOOK_TIMESTAMP_WINDOW_S',
+  'SINCH_TIMEOUT_MS',
+  'OUTBOX_POLL_INTERVAL_MS',
+  'OUTBOX_BATCH_SIZE',
+  'REPLY_RETRY_BASE_MS',
+  'REPLY_RETRY_MAX_MS',
+  'REPLY_GIVE_UP_AFTER_S',
+  'CALLBACK_RETRY_BASE_MS',
+  'CALLBACK_RETRY_MAX_MS',
+  'CALLBACK_GIVE_UP_AFTER_S',
+  'CALLBACK_TIMEOUT_MS',
+]);
+
+/** Variables with no default (so not among the keys of a fresh AppConfig). */
+const OPTIONAL_KEYS = [
+  'DATABASE_URL',
+  'ADMIN_API_KEY',
+  'TOKEN_SIGNING_SECRET',
+  'SINCH_PROJECT_ID',
+  'SINCH_KEY_ID',
+  'SINCH_KEY_SECRET',
+  'SINCH_CONVERSATION_URL',
+  'SINCH_AUTH_URL',
+];
+
+export class ConfigError extends Error {}
+
+function coerce(key: string, value: string): unknown {
+  if (BOOLEAN_KEYS.has(key)) {
+    if (/^(true|1|yes)$/i.test(value)) return true;
+    if (/^(false|0|no)$/i.test(value)) return false;
+    return value;
+  }
+  if (INTEGER_KEYS.has(key)) {
+    return /^-?\d+$/.test(value) ? Number(value) : value;
+  }
+  return value;
+}
+
+/** Reads and validates the configuration; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const defaults = new AppConfig();
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults).concat(OPTIONAL_KEYS)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = coerce(key, value);
+  }
+  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, { whitelist: true });
+  if (errors.length > 0) {
+    const lines = errors.map(
+      (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return config;
+}

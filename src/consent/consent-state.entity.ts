@@ -1,0 +1,45 @@
+import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { ListType, Origin } from './domain/consent-types.js';
+
+/**
+ * The current state of one identity on one list. A row is kept after an opt-in (opted_out=false)
+ * so that an older, late-arriving opt-out can be recognised as superseded.
+ */
+@Entity({ name: 'consent_state' })
+@Check(
+  'consent_state_list_type_check',
+  `list_type IN ('OPT_OUT_ALL', 'OPT_OUT_MARKETING', 'OPT_OUT_NOTIFICATION')`,
+)
+@Index('consent_state_list_idx', ['project_id', 'app_id', 'list_type', 'identity'], {
+  where: 'opted_out',
+})
+export class ConsentStateEntity {
+  @PrimaryColumn({ type: 'varchar', length: 64 })
+  project_id: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 64 })
+  app_id: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 256 })
+  identity: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 32 })
+  list_type: ListType;
+
+  @Column({ type: 'boolean' })
+  opted_out: boolean;
+
+  /** Event time at which the identity entered its current state. */
+  @Column({ type: 'timestamptz' })
+  since: Date;
+
+  @Column({ type: 'varchar', length: 16 })
+  origin: Origin;
+
+  /** Event time of the newest change applied; older changes are superseded. */
+  @Column({ type: 'timestamptz' })
+  last_event_time: Date;
+
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  updated_at: Date;
+}

@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { AuthModule } from '../auth/auth.module.js';
+import { CheckFastPath } from './check-fast-path.js';
+import { CallbacksModule } from '../callbacks/callbacks.module.js';
+import { SettingsModule } from '../settings/settings.module.js';
+import { ConsentRepository } from './consent.repository.js';
+import { ConsentService } from './consent.service.js';
+import { ConsentsController } from './consents.controller.js';
+import { PrimaryModeStrategy, SecondaryModeStrategy } from './domain/mode-strategy.js';
+import { ModeStrategies } from './mode-strategies.js';
+import { SinchConsentsController } from './sinch-consents.controller.js';
+
+@Module({
+  imports: [AuditModule, SettingsModule, CallbacksModule, AuthModule],
+  controllers: [ConsentsController, SinchConsentsController],
+  providers: [
+    ConsentRepository,
+    ConsentService,
+    PrimaryModeStrategy,
+    SecondaryModeStrategy,
+    ModeStrategies,
+    CheckFastPath,
+  ],
+  exports: [ConsentService],
+})
+export class ConsentModule {}

@@ -1,0 +1,150 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { Pool } from 'pg';
+import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
+import { ListType, Origin } from './domain/consent-types.js';
+import type { CurrentState } from './domain/transition.js';
+
+export interface StateKey {
+  projectId: string;
+  appId: string;
+  identity: string;
+  listType: ListType;
+}
+
+export interface OptOutRow {
+  identity: string;
+  list_type: ListType;
+  since: Date;
+  origin: Origin;
+}
+
+export interface StoredState extends CurrentState {
+  origin: Origin;
+}
+
+export interface NewState {
+  opted_out: boolean;
+  since: Date;
+  last_event_time: Date;
+  origin: Origin;
+}
+
+/**
+ * Consent lists. Reads on the send-check hot path go straight to the pg pool as named
+ * (prepared) statements: one round trip for any number of identities.
+ */
+@Injectable()
+export class ConsentRepository {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(NAMED_STATEMENTS) private readonly named: boolean,
+  ) {}
+
+  private statementName(name: string): string | undefined {
+    return this.named ? name : undefined;
+  }
+
+  /**
+   * Which of `lists` each of these identities is on. One query, whatever the count; a single
+   * identity uses a plain equality, which plans and runs faster than `= ANY`.
+   */
+  async findOptOutLists(
+    projectId: string,
+    appId: string,
+    identities: string[],
+    lists: readonly ListType[],
+  ): Promise<{ identity: string; list_type: ListType }[]> {
+    const single = identities.length === 1;
+    const result = await this.pool.query<{ identity: string; list_type: ListType }>({
+      name: this.statementName(single ? 'consent_opt_out_lists_one' : 'consent_opt_out_lists_many'),
+      text: `SELECT identity, list_type FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND ${single ? 'identity = $3' : 'identity = ANY($3::varchar[])'}
+                AND list_type = ANY($4::varchar[]) AND opted_out`,
+      values: [projectId, appId, single ? identities[0] : identities, lists],
+    });
+    return result.rows;
+  }
+
+  /** The opt-outs of one identity, with since and origin. */
+  async findOptOuts(projectId: string, appId: string, identity: string): Promise<OptOutRow[]> {
+    const result = await this.pool.query<OptOutRow>({
+      name: this.statementName('consent_find_opt_outs'),
+      text: `SELECT identity, list_type, since, origin FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND opted_out
+              ORDER BY list_type`,
+      values: [projectId, appId, identity],
+    });
+    return result.rows;
+  }
+
+  /** One page of a list, in identity order, strictly after `after`. */
+  async listOptedOut(
+    projectId: string,
+    appId: string,
+    listType: ListType,
+    after: string | null,
+    limit: number,
+  ): Promise<string[]> {
+    const result = await this.pool.query<{ identity: string }>({
+      name: this.statementName('consent_list_page'),
+      text: `SELECT identity FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND list_type = $3 AND opted_out
+                AND ($4::varchar IS NULL OR identity > $4::varchar)
+              ORDER BY identity LIMIT $5`,
+      values: [projectId, appId, listType, after, limit],
+    });
+    return result.rows.map((r) => r.identity);
+  }
+
+  /** The row of one identity on one list, locked until the transaction ends. */
+  async lockState(tx: EntityManager, k: StateKey): Promise<StoredState | null> {
+    const rows: StoredState[] = await tx.query(
+      `SELECT opted_out, since, last_event_time, origin FROM consent_state
+        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4
+        FOR UPDATE`,
+      [k.projectId, k.appId, k.identity, k.listType],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Inserts a row unless a concurrent transaction got there first (then returns false). */
+  async insertIfAbsent(tx: EntityManager, k: StateKey, s: NewState): Promise<boolean> {
+    const rows: unknown[] = await tx.query(
+      `INSERT INTO consent_state
+         (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+       ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
+       RETURNING 1`,
+      [
+        k.projectId,
+        k.appId,
+        k.identity,
+        k.listType,
+        s.opted_out,
+        s.since,
+        s.last_event_time,
+        s.origin,
+      ],
+    );
+    return rows.length === 1;
+  }
+
+  async update(tx: EntityManager, k: StateKey, s: NewState): Promise<void> {
+    await tx.query(
+      `UPDATE consent_state
+          SET opted_out = $5, since = $6, last_event_time = $7, origin = $8, updated_at = now()
+        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
+      [
+        k.projectId,
+        k.appId,
+        k.identity,
+        k.listType,
+        s.opted_out,
+        s.since,
+        s.last_event_time,
+        s.origin,
+      ],
+    );
+  }
+}

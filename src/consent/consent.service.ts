@@ -1,0 +1,371 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { ApiError, FieldViolation } from '../common/api-error.js';
+import { newUlid } from '../common/ids.js';
+import { AuditRepository } from '../audit/audit.repository.js';
+import { AuditRecordEntity } from '../audit/audit-record.entity.js';
+import { AppRef, SettingsService } from '../settings/settings.service.js';
+import { CallbackEmitter } from '../callbacks/callback-emitter.js';
+import { ConsentRepository, StateKey } from './consent.repository.js';
+import { listsThatStop } from './domain/decision-matrix.js';
+import {
+  ChangeAction,
+  ContentType,
+  ConsentMode,
+  Decision,
+  ListType,
+  Origin,
+  Outcome,
+  Operation,
+} from './domain/consent-types.js';
+import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
+import { encodePageToken } from './domain/page-token.js';
+import { readPageToken } from '../common/page-token-param.js';
+import { planChange } from './domain/transition.js';
+import { ModeStrategies } from './mode-strategies.js';
+
+export interface ChangeInput {
+  /** Already normalised. */
+  identity: string;
+  listType: ListType;
+  action: ChangeAction;
+  eventTime: Date;
+  reason?: string | null;
+  evidence?: unknown;
+}
+
+export interface ChangeContext {
+  app: AppRef;
+  origin: Origin;
+  /** Key id, "admin", or the source of an MO change. */
+  actor: string;
+  batchId?: string;
+  /** The Sinch channel of a change that came from one (keyword or Sinch notification). */
+  channel?: string | null;
+  /** The Sinch contact, when the channel event named one. */
+  contactId?: string | null;
+}
+
+export interface ChangeResult {
+  identity: string;
+  listType: ListType;
+  outcome: Outcome;
+  operation: Operation;
+  auditRecordId: string;
+  eventTime: Date;
+  optedOut: boolean;
+}
+
+export interface CheckResult {
+  identity: string;
+  decision: Decision;
+  opted_out: boolean;
+  lists: ListType[];
+  reason: string;
+}
+
+const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+const MAX_EVIDENCE_BYTES = 16 * 1024;
+
+/** Orchestrates consent changes (with their audit records) and send checks. */
+@Injectable()
+export class ConsentService {
+  private readonly logger = new Logger('ConsentService');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly consents: ConsentRepository,
+    private readonly audit: AuditRepository,
+    private readonly settings: SettingsService,
+    private readonly strategies: ModeStrategies,
+    private readonly callbacks: CallbackEmitter,
+  ) {}
+
+  /** Normalises one identity or throws a 400 naming `field`. */
+  normalize(raw: unknown, field: string): string {
+    try {
+      return normalizeIdentity(raw);
+    } catch (e) {
+      if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** Validates an optional event_time / evidence pair from a request; 400 on bad values. */
+  parseChangeExtras(eventTime: string | undefined, evidence: unknown): Date {
+    if (
+      evidence !== undefined &&
+      Buffer.byteLength(JSON.stringify(evidence)) > MAX_EVIDENCE_BYTES
+    ) {
+      throw ApiError.field('evidence', `must be at most ${MAX_EVIDENCE_BYTES} bytes of JSON`);
+    }
+    if (eventTime === undefined) return new Date();
+    const t = new Date(eventTime);
+    if (Number.isNaN(t.getTime()))
+      throw ApiError.field('event_time', 'must be an ISO-8601 date-time');
+    if (!/(Z|[+-]\d{2}:?\d{2})$/.test(eventTime))
+      throw ApiError.field('event_time', 'must carry a time zone (Z or +hh:mm)');
+    if (t.getTime() > Date.now() + MAX_FUTURE_SKEW_MS)
+      throw ApiError.field('event_time', 'must not be more than 5 minutes in the future');
+    if (t.getUTCFullYear() < 2000)
+      throw ApiError.field('event_time', 'must be after the year 2000');
+    return t;
+  }
+
+  /**
+   * Applies changes in one transaction: each change locks its row, is decided by event time,
+   * and appends one audit record (also for no-ops and superseded changes). All or nothing.
+   * With `outer`, everything happens in the caller's transaction.
+   */
+  async applyChanges(
+    ctx: ChangeContext,
+    changes: ChangeInput[],
+    outer?: EntityManager,
+  ): Promise<ChangeResult[]> {
+    // Lock rows in a fixed order so that concurrent batches cannot deadlock.
+    const order = changes
+      .map((c, i) => ({ c, i }))
+      .sort((a, b) =>
+        a.c.identity === b.c.identity
+          ? a.c.listType.localeCompare(b.c.listType)
+          : a.c.identity < b.c.identity
+            ? -1
+            : 1,
+      );
+    const results = new Array<ChangeResult>(changes.length);
+    const run = async (tx: EntityManager): Promise<void> => {
+      for (const { c, i } of order) results[i] = await this.applyOne(tx, ctx, c);
+    };
+    // Inside the caller's transaction when given one (e.g. a webhook delivery), else our own.
+    if (outer) await run(outer);
+    else await this.dataSource.transaction(run);
+    const applied = results.filter((r) => r.outcome === Outcome.APPLIED).length;
+    this.logger.log(
+      `consent changes app=${ctx.app.appId} origin=${ctx.origin} actor=${ctx.actor} requested=${changes.length} applied=${applied}`,
+    );
+    return results;
+  }
+
+  private async applyOne(
+    tx: EntityManager,
+    ctx: ChangeContext,
+    c: ChangeInput,
+  ): Promise<ChangeResult> {
+    const key: StateKey = {
+      projectId: ctx.app.projectId,
+      appId: ctx.app.appId,
+      identity: c.identity,
+      listType: c.listType,
+    };
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.consents.lockState(tx, key);
+      const plan = planChange(current, { action: c.action, eventTime: c.eventTime });
+      if (plan.next) {
+        const origin = plan.outcome === Outcome.APPLIED || !current ? ctx.origin : current.origin;
+        const state = { ...plan.next, origin };
+        if (current) {
+          await this.consents.update(tx, key, state);
+        } else if (!(await this.consents.insertIfAbsent(tx, key, state))) {
+          // A concurrent transaction created the row first: lock it and decide again.
+          if (attempt < 3) continue;
+          throw new Error('consent_state row kept changing under an insert');
+        }
+      }
+      const record = await this.audit.append(tx, {
+        projectId: key.projectId,
+        appId: key.appId,
+        identity: key.identity,
+        listType: key.listType,
+        origin: ctx.origin,
+        operation: plan.operation,
+        outcome: plan.outcome,
+        actor: ctx.actor,
+        reason: c.reason ?? null,
+        evidence: c.evidence ?? null,
+        batchId: ctx.batchId ?? null,
+        eventTime: c.eventTime,
+      });
+      if (plan.outcome === Outcome.APPLIED) {
+        // OPT_IN / OPT_OUT callbacks, queued in this transaction: whatever the origin and mode.
+        await this.callbacks.emit(tx, ctx.app, {
+          trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
+          identity: c.identity,
+          listType: c.listType,
+          origin: ctx.origin,
+          auditRecordId: String(record.id),
+          eventTime: c.eventTime,
+          channel: ctx.channel ?? null,
+          contactId: ctx.contactId ?? null,
+        });
+      }
+      return {
+        identity: c.identity,
+        listType: c.listType,
+        outcome: plan.outcome,
+        operation: plan.operation,
+        auditRecordId: record.id,
+        eventTime: c.eventTime,
+        optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
+      };
+    }
+  }
+
+  /** Sinch Batch API semantics (insert into lists), but all-or-nothing. */
+  async insertBatch(
+    app: AppRef,
+    records: { identification: string; consent_type: ListType }[],
+    actor: string,
+  ): Promise<string> {
+    const violations: FieldViolation[] = [];
+    const changes: ChangeInput[] = [];
+    const now = new Date();
+    records.forEach((r, i) => {
+      try {
+        changes.push({
+          identity: normalizeIdentity(r.identification),
+          listType: r.consent_type,
+          action: ChangeAction.OPT_OUT,
+          eventTime: now,
+        });
+      } catch (e) {
+        if (!(e instanceof InvalidIdentityError)) throw e;
+        violations.push({
+          field: `consent_records[${i}].identification`,
+          description: `identity ${e.message}`,
+        });
+      }
+    });
+    if (violations.length > 0) {
+      throw ApiError.invalidArgument(
+        `Batch rejected, nothing stored: ${violations[0]!.field}: ${violations[0]!.description}`,
+        violations,
+      );
+    }
+    const batchId = newUlid();
+    await this.applyChanges({ app, origin: Origin.ORIGIN_API, actor, batchId }, changes);
+    return batchId;
+  }
+
+  /** The send decision for each identity, in the order asked. One query for the whole batch. */
+  async check(
+    app: AppRef,
+    rawIdentities: string[],
+    contentType: ContentType,
+  ): Promise<{ mode: ConsentMode; results: CheckResult[] }> {
+    const identities = new Array<string>(rawIdentities.length);
+    const violations: FieldViolation[] = [];
+    for (let i = 0; i < rawIdentities.length; i++) {
+      try {
+        identities[i] = normalizeIdentity(rawIdentities[i]);
+      } catch (e) {
+        if (!(e instanceof InvalidIdentityError)) throw e;
+        if (violations.length < 100)
+          violations.push({ field: `identities[${i}]`, description: `identity ${e.message}` });
+      }
+    }
+    if (violations.length > 0) {
+      throw ApiError.invalidArgument(
+        `Invalid request: ${violations[0]!.field}: ${violations[0]!.description}`,
+        violations,
+      );
+    }
+    // Only the lists that can stop this content type are fetched (see the decision matrix).
+    const [mode, rows] = await Promise.all([
+      this.settings.modeOf(app),
+      this.consents.findOptOutLists(
+        app.projectId,
+        app.appId,
+        identities,
+        listsThatStop(contentType),
+      ),
+    ]);
+    const listsOf = new Map<string, ListType[]>();
+    for (const row of rows) {
+      const lists = listsOf.get(row.identity);
+      if (lists) lists.push(row.list_type);
+      else listsOf.set(row.identity, [row.list_type]);
+    }
+    // A verdict depends only on the set of matched lists: decide once per distinct set and share
+    // it between results (a 10,000-identity check has at most four distinct sets).
+    const strategy = this.strategies.forMode(mode);
+    const verdicts = new Map<string, Omit<CheckResult, 'identity'>>();
+    const verdictFor = (matched: ListType[]): Omit<CheckResult, 'identity'> => {
+      const key = matched.join(',');
+      let verdict = verdicts.get(key);
+      if (!verdict) {
+        const v = strategy.decide({ contentType, matchedLists: matched });
+        verdict = {
+          decision: v.decision,
+          opted_out: matched.length > 0,
+          lists: matched,
+          reason: v.reason,
+        };
+        verdicts.set(key, verdict);
+      }
+      return verdict;
+    };
+    const none = verdictFor([]);
+    const results = new Array<CheckResult>(identities.length);
+    for (let i = 0; i < identities.length; i++) {
+      const identity = identities[i]!;
+      const on = listsOf.get(identity);
+      const v = on ? verdictFor(on.length > 1 ? on.sort() : on) : none;
+      results[i] = {
+        identity,
+        decision: v.decision,
+        opted_out: v.opted_out,
+        lists: v.lists,
+        reason: v.reason,
+      };
+    }
+    return { mode, results };
+  }
+
+  async identityState(app: AppRef, identity: string) {
+    const rows = await this.consents.findOptOuts(app.projectId, app.appId, identity);
+    return {
+      identity,
+      opted_out: rows.length > 0,
+      lists: rows.map((r) => ({
+        list_type: r.list_type,
+        since: r.since.toISOString(),
+        origin: r.origin,
+      })),
+    };
+  }
+
+  async listPage(app: AppRef, listType: ListType, pageSize: number, pageToken?: string) {
+    const after = readPageToken(pageToken) ?? null;
+    // Fetch one extra row to know whether another page exists.
+    const rows = await this.consents.listOptedOut(
+      app.projectId,
+      app.appId,
+      listType,
+      after,
+      pageSize + 1,
+    );
+    const page = rows.slice(0, pageSize);
+    const next = rows.length > pageSize ? encodePageToken(page[page.length - 1]!) : '';
+    return { identities: page, nextPageToken: next };
+  }
+
+  async auditPage(
+    app: AppRef,
+    identity: string,
+    pageSize: number,
+    pageToken?: string,
+  ): Promise<{ records: AuditRecordEntity[]; nextPageToken: string }> {
+    const afterId = readPageToken(pageToken, true) ?? '0';
+    const rows = await this.audit.listForIdentity(
+      app.projectId,
+      app.appId,
+      identity,
+      pageSize + 1,
+      afterId,
+    );
+    const page = rows.slice(0, pageSize);
+    const next = rows.length > pageSize ? encodePageToken(String(page[page.length - 1]!.id)) : '';
+    return { records: page, nextPageToken: next };
+  }
+}

@@ -1,0 +1,178 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Scope } from '../auth/api-key.entity.js';
+import { RequireScope } from '../auth/auth.decorators.js';
+import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
+import type { Principal } from '../auth/principal.js';
+import { AppParams } from '../common/params.dto.js';
+import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ConsentService, ChangeResult } from './consent.service.js';
+import { ChangeAction, ContentType, Origin } from './domain/consent-types.js';
+import {
+  AuditQueryDto,
+  AuditRecordPageResponseDto,
+  CheckRequestDto,
+  CheckResponseDto,
+  ConsentChangeRequestDto,
+  ConsentChangeResponseDto,
+  IdentityListParams,
+  IdentityStateResponseDto,
+} from './dto/native-consents.dto.js';
+import { IdentityParams } from './dto/sinch-consents.dto.js';
+
+/** The native API for internal services: check before sending, opt out and in, read state. */
+@ApiTags('Consents')
+@Controller('v1/projects/:project_id/apps/:app_id')
+export class ConsentsController {
+  constructor(private readonly consents: ConsentService) {}
+
+  @Post('consents::check')
+  @HttpCode(200)
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: 'May I send this content type to these identities? (1 to 10,000, answered in order)',
+    description:
+      'OPT_OUT_ALL blocks every content type; OPT_OUT_MARKETING blocks CONTENT_MARKETING; OPT_OUT_NOTIFICATION blocks CONTENT_NOTIFICATION; CONTENT_UNKNOWN is checked against OPT_OUT_ALL only. PRIMARY mode answers BLOCK on a match; SECONDARY always answers ALLOW and reports the match.',
+  })
+  @ApiOkResponse({ type: CheckResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async checkConsents(
+    @Param() p: AppParams,
+    @Body() dto: CheckRequestDto,
+  ): Promise<CheckResponseDto> {
+    const contentType = dto.message_content_type ?? ContentType.CONTENT_UNKNOWN;
+    const { mode, results } = await this.consents.check(
+      { projectId: p.project_id, appId: p.app_id },
+      dto.identities,
+      contentType,
+    );
+    return { mode, message_content_type: contentType, results };
+  }
+
+  @Get('identities/:identity')
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: "An identity's current state: the lists it is on, since when, from which origin",
+  })
+  @ApiOkResponse({ type: IdentityStateResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  getIdentityState(@Param() p: IdentityParams): Promise<IdentityStateResponseDto> {
+    const identity = this.consents.normalize(p.identity, 'identity');
+    return this.consents.identityState({ projectId: p.project_id, appId: p.app_id }, identity);
+  }
+
+  @Put('identities/:identity/opt-outs/:list_type')
+  @RequireScope(Scope.WRITE)
+  @ApiOperation({
+    summary: 'Put an identity on an opt-out list (idempotent)',
+    description: 'Writes one audit record whatever the outcome (APPLIED, NO_CHANGE or SUPERSEDED).',
+  })
+  @ApiBody({ type: ConsentChangeRequestDto, required: false })
+  @ApiOkResponse({ type: ConsentChangeResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  optOut(
+    @Param() p: IdentityListParams,
+    @Body() dto: ConsentChangeRequestDto,
+    @CurrentPrincipal() by: Principal,
+  ): Promise<ConsentChangeResponseDto> {
+    return this.change(p, dto, by, ChangeAction.OPT_OUT);
+  }
+
+  @Delete('identities/:identity/opt-outs/:list_type')
+  @RequireScope(Scope.WRITE)
+  @ApiOperation({
+    summary: 'Take an identity off an opt-out list (opt back in; idempotent)',
+    description: 'Writes one audit record whatever the outcome (APPLIED, NO_CHANGE or SUPERSEDED).',
+  })
+  @ApiBody({ type: ConsentChangeRequestDto, required: false })
+  @ApiOkResponse({ type: ConsentChangeResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  optIn(
+    @Param() p: IdentityListParams,
+    @Body() dto: ConsentChangeRequestDto,
+    @CurrentPrincipal() by: Principal,
+  ): Promise<ConsentChangeResponseDto> {
+    return this.change(p, dto, by, ChangeAction.OPT_IN);
+  }
+
+  @Get('identities/:identity/audit-records')
+  @RequireScope(Scope.READ)
+  @ApiOperation({ summary: "An identity's full audit trail, oldest first, paged" })
+  @ApiOkResponse({ type: AuditRecordPageResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async listIdentityAuditRecords(
+    @Param() p: IdentityParams,
+    @Query() q: AuditQueryDto,
+  ): Promise<AuditRecordPageResponseDto> {
+    const identity = this.consents.normalize(p.identity, 'identity');
+    const page = await this.consents.auditPage(
+      { projectId: p.project_id, appId: p.app_id },
+      identity,
+      q.page_size ?? 100,
+      q.page_token,
+    );
+    return {
+      audit_records: page.records.map((r) => ({
+        id: String(r.id),
+        identity: r.identity,
+        list_type: r.list_type,
+        origin: r.origin,
+        operation: r.operation,
+        outcome: r.outcome,
+        actor: r.actor,
+        reason: r.reason,
+        evidence: r.evidence,
+        batch_id: r.batch_id,
+        event_time: r.event_time.toISOString(),
+        recorded_at: r.recorded_at.toISOString(),
+      })),
+      next_page_token: page.nextPageToken,
+    };
+  }
+
+  private async change(
+    p: IdentityListParams,
+    dto: ConsentChangeRequestDto | undefined,
+    by: Principal,
+    action: ChangeAction,
+  ): Promise<ConsentChangeResponseDto> {
+    const identity = this.consents.normalize(p.identity, 'identity');
+    const eventTime = this.consents.parseChangeExtras(dto?.event_time, dto?.evidence);
+    const [result] = await this.consents.applyChanges(
+      {
+        app: { projectId: p.project_id, appId: p.app_id },
+        origin: Origin.ORIGIN_API,
+        actor: by.keyId,
+      },
+      [
+        {
+          identity,
+          listType: p.list_type,
+          action,
+          eventTime,
+          reason: dto?.reason,
+          evidence: dto?.evidence,
+        },
+      ],
+    );
+    return toChangeDto(result!);
+  }
+}
+
+function toChangeDto(r: ChangeResult): ConsentChangeResponseDto {
+  return {
+    identity: r.identity,
+    list_type: r.listType,
+    outcome: r.outcome,
+    operation: r.operation,
+    audit_record_id: r.auditRecordId,
+    event_time: r.eventTime.toISOString(),
+    opted_out: r.optedOut,
+  };
+}

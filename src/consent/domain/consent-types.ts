@@ -1,0 +1,55 @@
+/** Sinch's three consent lists. All are opt-OUT lists; opting in takes an identity off one. */
+export enum ListType {
+  OPT_OUT_ALL = 'OPT_OUT_ALL',
+  OPT_OUT_MARKETING = 'OPT_OUT_MARKETING',
+  OPT_OUT_NOTIFICATION = 'OPT_OUT_NOTIFICATION',
+}
+export const LIST_TYPES = Object.values(ListType);
+
+/** Sinch's message_content_type. Absent means CONTENT_UNKNOWN. */
+export enum ContentType {
+  CONTENT_UNKNOWN = 'CONTENT_UNKNOWN',
+  CONTENT_MARKETING = 'CONTENT_MARKETING',
+  CONTENT_NOTIFICATION = 'CONTENT_NOTIFICATION',
+}
+
+/** Per-app consent processing mode (Sinch's "consent processing type"). */
+export enum ConsentMode {
+  PRIMARY = 'PRIMARY',
+  SECONDARY = 'SECONDARY',
+}
+
+/** Where a change came from, in Sinch's enum: the API, or a mobile-originated message. */
+export enum Origin {
+  ORIGIN_API = 'ORIGIN_API',
+  ORIGIN_MO = 'ORIGIN_MO',
+}
+
+/** Sinch's audit operation. */
+export enum Operation {
+  OPERATION_INSERT = 'OPERATION_INSERT',
+  OPERATION_UPDATE = 'OPERATION_UPDATE',
+  OPERATION_DELETE = 'OPERATION_DELETE',
+}
+
+/** What a requested change did to the stored state (our addition to Sinch's audit record). */
+export enum Outcome {
+  /** The state changed. */
+  APPLIED = 'APPLIED',
+  /** The identity was already in the requested state; only the audit record was written. */
+  NO_CHANGE = 'NO_CHANGE',
+  /** A newer change (by event_time) was already applied; this one was recorded and ignored. */
+  SUPERSEDED = 'SUPERSEDED',
+}
+
+/** The answer of a send check. */
+export enum Decision {
+  ALLOW = 'ALLOW',
+  BLOCK = 'BLOCK',
+}
+
+/** Add to an opt-out list, or take off it. */
+export enum ChangeAction {
+  OPT_OUT = 'OPT_OUT',
+  OPT_IN = 'OPT_IN',
+}

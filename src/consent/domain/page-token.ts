@@ -1,0 +1,24 @@
+/**
+ * Opaque keyset page tokens: base64url of a small versioned JSON document holding the last
+ * identity of the previous page. Anything else is rejected as a bad token.
+ */
+export class InvalidPageTokenError extends Error {}
+
+export function encodePageToken(afterIdentity: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, a: afterIdentity }), 'utf8').toString('base64url');
+}
+
+export function decodePageToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(token))
+    throw new InvalidPageTokenError('malformed page_token');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidPageTokenError('malformed page_token');
+  }
+  const doc = parsed as { v?: unknown; a?: unknown };
+  if (!doc || doc.v !== 1 || typeof doc.a !== 'string' || doc.a.length === 0)
+    throw new InvalidPageTokenError('malformed page_token');
+  return doc.a;
+}

@@ -1,0 +1,306 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsEnum,
+  IsISO8601,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { ApiError, FieldViolation } from '../../common/api-error.js';
+import { IdentityParams } from './sinch-consents.dto.js';
+import {
+  ContentType,
+  Decision,
+  ConsentMode,
+  ListType,
+  Operation,
+  Origin,
+  Outcome,
+} from '../domain/consent-types.js';
+
+export const MAX_CHECK_IDENTITIES = 10_000;
+
+export class IdentityListParams extends IdentityParams {
+  @ApiProperty({ enum: ListType, enumName: 'ConsentListType', example: ListType.OPT_OUT_MARKETING })
+  @IsEnum(ListType, {
+    message: 'list_type must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION',
+  })
+  list_type: ListType;
+}
+
+export class ConsentChangeRequestDto {
+  @ApiPropertyOptional({
+    description: 'Why (free text, kept in the audit trail)',
+    maxLength: 500,
+    example: 'Asked by phone, ticket 4711',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'When the end user asked (ISO-8601 with zone). Default: now. A change older than the last applied one for this identity and list is recorded as SUPERSEDED and not applied. At most 5 minutes in the future.',
+    format: 'date-time',
+    example: '2026-11-22T10:00:00Z',
+  })
+  @IsOptional()
+  @IsISO8601(
+    { strict: true, strictSeparator: true },
+    { message: 'event_time must be an ISO-8601 date-time' },
+  )
+  event_time?: string;
+
+  @ApiPropertyOptional({
+    description: 'Proof of the request, any JSON object up to 16 KiB (kept in the audit trail)',
+    type: 'object',
+    additionalProperties: true,
+    example: { channel: 'web-preferences', ip_hash: '9f2c…' },
+  })
+  @IsOptional()
+  @IsObject()
+  evidence?: Record<string, unknown>;
+}
+
+export class ConsentStateDto {
+  @ApiProperty({ enum: ListType, enumName: 'ConsentListType' })
+  list_type: ListType;
+
+  @ApiProperty({
+    format: 'date-time',
+    description: 'Event time at which the identity went on the list',
+  })
+  since: string;
+
+  @ApiProperty({ enum: Origin, enumName: 'ConsentOrigin' })
+  origin: Origin;
+}
+
+export class IdentityStateResponseDto {
+  @ApiProperty({ description: 'Normalised identity', example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({ description: 'True when the identity is on at least one list', example: true })
+  opted_out: boolean;
+
+  @ApiProperty({ type: [ConsentStateDto] })
+  lists: ConsentStateDto[];
+}
+
+export class ConsentChangeResponseDto {
+  @ApiProperty({ example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({ enum: ListType, enumName: 'ConsentListType' })
+  list_type: ListType;
+
+  @ApiProperty({
+    enum: Outcome,
+    enumName: 'ConsentChangeOutcome',
+    description: 'APPLIED, NO_CHANGE (already so), or SUPERSEDED (a newer change exists)',
+  })
+  outcome: Outcome;
+
+  @ApiProperty({ enum: Operation, enumName: 'ConsentOperation' })
+  operation: Operation;
+
+  @ApiProperty({ description: 'Id of the audit record written for this request', example: '42' })
+  audit_record_id: string;
+
+  @ApiProperty({ format: 'date-time' })
+  event_time: string;
+
+  @ApiProperty({
+    description: 'Whether the identity is on the list after this request',
+    example: true,
+  })
+  opted_out: boolean;
+}
+
+/** Self-validating (see SelfValidating): the send check is the hot path. */
+export class CheckRequestDto {
+  @ApiProperty({
+    type: [String],
+    minItems: 1,
+    maxItems: MAX_CHECK_IDENTITIES,
+    description:
+      'Identities to check (phone numbers are normalised); answers come in the same order',
+    example: ['+46 73-200 11 22', '15551231212'],
+  })
+  identities: string[];
+
+  @ApiPropertyOptional({
+    enum: ContentType,
+    enumName: 'MessageContentType',
+    default: ContentType.CONTENT_UNKNOWN,
+    example: ContentType.CONTENT_MARKETING,
+  })
+  message_content_type?: ContentType;
+
+  static fromPlain(value: unknown): CheckRequestDto {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw ApiError.invalidArgument('Invalid request: the body must be a JSON object', [
+        { field: '', description: 'the body must be a JSON object' },
+      ]);
+    }
+    const body = value as Record<string, unknown>;
+    const violations: FieldViolation[] = [];
+    for (const key of Object.keys(body)) {
+      if (key !== 'identities' && key !== 'message_content_type')
+        violations.push({ field: key, description: `property ${key} should not exist` });
+    }
+    const identities = body.identities;
+    if (!Array.isArray(identities)) {
+      violations.push({
+        field: 'identities',
+        description: 'identities must be an array of strings',
+      });
+    } else if (identities.length < 1 || identities.length > MAX_CHECK_IDENTITIES) {
+      violations.push({
+        field: 'identities',
+        description: `identities must contain 1 to ${MAX_CHECK_IDENTITIES} elements`,
+      });
+    } else {
+      for (let i = 0; i < identities.length && violations.length < 100; i++) {
+        if (typeof identities[i] !== 'string')
+          violations.push({
+            field: `identities[${i}]`,
+            description: 'each identity must be a string',
+          });
+      }
+    }
+    const contentType = body.message_content_type;
+    if (contentType !== undefined && !CONTENT_TYPES.has(contentType as string)) {
+      violations.push({
+        field: 'message_content_type',
+        description:
+          'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION',
+      });
+    }
+    if (violations.length > 0) {
+      const summary = violations
+        .slice(0, 5)
+        .map((v) => `${v.field}: ${v.description}`)
+        .join('; ');
+      throw ApiError.invalidArgument(`Invalid request: ${summary}`, violations);
+    }
+    const dto = new CheckRequestDto();
+    dto.identities = identities as string[];
+    if (contentType !== undefined) dto.message_content_type = contentType as ContentType;
+    return dto;
+  }
+}
+
+const CONTENT_TYPES = new Set<string>(Object.values(ContentType));
+
+export class CheckResultDto {
+  @ApiProperty({ description: 'Normalised identity', example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({ enum: Decision, enumName: 'SendDecision', example: Decision.BLOCK })
+  decision: Decision;
+
+  @ApiProperty({
+    description: 'True when a list that applies to this content type holds the identity',
+    example: true,
+  })
+  opted_out: boolean;
+
+  @ApiProperty({
+    enum: ListType,
+    enumName: 'ConsentListType',
+    isArray: true,
+    description: 'The lists that apply to this content type and hold the identity',
+    example: [ListType.OPT_OUT_MARKETING],
+  })
+  lists: ListType[];
+
+  @ApiProperty({ example: 'identity is on OPT_OUT_MARKETING, which blocks CONTENT_MARKETING' })
+  reason: string;
+}
+
+export class CheckResponseDto {
+  @ApiProperty({ enum: ConsentMode, enumName: 'ConsentMode', example: ConsentMode.PRIMARY })
+  mode: ConsentMode;
+
+  @ApiProperty({ enum: ContentType, enumName: 'MessageContentType' })
+  message_content_type: ContentType;
+
+  @ApiProperty({ type: [CheckResultDto] })
+  results: CheckResultDto[];
+}
+
+export class AuditQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'page_size must be an integer' })
+  @Min(1)
+  @Max(500)
+  page_size?: number;
+
+  @ApiPropertyOptional({ description: 'next_page_token of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  page_token?: string;
+}
+
+export class AuditRecordDto {
+  @ApiProperty({ example: '42' })
+  id: string;
+
+  @ApiProperty({ example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({ enum: ListType, enumName: 'ConsentListType' })
+  list_type: ListType;
+
+  @ApiProperty({ enum: Origin, enumName: 'ConsentOrigin' })
+  origin: Origin;
+
+  @ApiProperty({ enum: Operation, enumName: 'ConsentOperation' })
+  operation: Operation;
+
+  @ApiProperty({ enum: Outcome, enumName: 'ConsentChangeOutcome' })
+  outcome: Outcome;
+
+  @ApiProperty({
+    description: 'API key id that asked, "admin", or the source of an MO change',
+    example: '01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A',
+  })
+  actor: string;
+
+  @ApiProperty({ type: String, nullable: true })
+  reason: string | null;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  evidence: unknown;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Set for records written by POST /v1/projects/{project_id}/consents',
+  })
+  batch_id: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  event_time: string;
+
+  @ApiProperty({ format: 'date-time', description: 'When the service wrote the record' })
+  recorded_at: string;
+}
+
+export class AuditRecordPageResponseDto {
+  @ApiProperty({ type: [AuditRecordDto] })
+  audit_records: AuditRecordDto[];
+
+  @ApiProperty({ description: 'Empty on the last page', example: '' })
+  next_page_token: string;
+}

@@ -1,0 +1,101 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Scope } from '../auth/api-key.entity.js';
+import { RequireScope } from '../auth/auth.decorators.js';
+import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
+import type { Principal } from '../auth/principal.js';
+import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ProjectParams } from '../common/params.dto.js';
+import { ConsentService } from './consent.service.js';
+import {
+  AuditRecordsListResponseDto,
+  BatchInsertConsentsRequestDto,
+  BatchInsertConsentsResponseDto,
+  IdentityParams,
+  ListIdentitiesQueryDto,
+  ListIdentitiesResponseDto,
+  ListTypeParams,
+} from './dto/sinch-consents.dto.js';
+
+const SINCH_AUDIT_LIMIT = 1000;
+
+/**
+ * Wire-compatible with Sinch's Conversation API consents endpoints (and the Batch API insert),
+ * so the official SDK's ConsentsApi works against this service.
+ */
+@ApiTags('Sinch-compatible consents')
+@Controller('v1/projects/:project_id')
+export class SinchConsentsController {
+  constructor(private readonly consents: ConsentService) {}
+
+  @Get('apps/:app_id/consents/identities/:identity')
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: "An identity's audit records (Sinch ListAuditRecordsFromConsentsList)",
+    description: `Oldest first, at most ${SINCH_AUDIT_LIMIT}; the native /identities/{identity}/audit-records endpoint pages through all of them.`,
+  })
+  @ApiOkResponse({ type: AuditRecordsListResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async listAuditRecords(@Param() p: IdentityParams): Promise<AuditRecordsListResponseDto> {
+    const identity = this.consents.normalize(p.identity, 'identity');
+    const app = { projectId: p.project_id, appId: p.app_id };
+    const { records } = await this.consents.auditPage(app, identity, SINCH_AUDIT_LIMIT);
+    return {
+      identity: { identity },
+      audit_records: records.map((r) => ({
+        origin: r.origin,
+        operation: r.operation,
+        list_type: r.list_type,
+        project_id: r.project_id,
+        app_id: r.app_id,
+        datetime: r.event_time.toISOString(),
+      })),
+    };
+  }
+
+  @Get('apps/:app_id/consents/:list_type')
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: 'Identities on a consent list, paged (Sinch ListIdentitiesFromConsentsList)',
+  })
+  @ApiOkResponse({ type: ListIdentitiesResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async listIdentities(
+    @Param() p: ListTypeParams,
+    @Query() q: ListIdentitiesQueryDto,
+  ): Promise<ListIdentitiesResponseDto> {
+    const page = await this.consents.listPage(
+      { projectId: p.project_id, appId: p.app_id },
+      p.list_type,
+      q.page_size ?? 10,
+      q.page_token,
+    );
+    return {
+      identities: page.identities.map((identity) => ({ identity })),
+      next_page_token: page.nextPageToken,
+    };
+  }
+
+  @Post('consents')
+  @HttpCode(200)
+  @RequireScope(Scope.WRITE)
+  @ApiOperation({
+    summary: 'Insert identities into consent lists (Sinch Batch API shape)',
+    description:
+      'Unlike Sinch, all-or-nothing: one bad record rejects the whole batch with a 400 naming it, and nothing is stored.',
+  })
+  @ApiOkResponse({ type: BatchInsertConsentsResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async insertConsents(
+    @Param() p: ProjectParams,
+    @Body() dto: BatchInsertConsentsRequestDto,
+    @CurrentPrincipal() by: Principal,
+  ): Promise<BatchInsertConsentsResponseDto> {
+    const batchId = await this.consents.insertBatch(
+      { projectId: p.project_id, appId: dto.app_id },
+      dto.consent_records,
+      by.keyId,
+    );
+    return { batch_id: batchId };
+  }
+}

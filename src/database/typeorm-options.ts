@@ -1,0 +1,62 @@
+import type { DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/app-config.js';
+import { AppSettingsEntity } from '../settings/app-settings.entity.js';
+import { ConsentStateEntity } from '../consent/consent-state.entity.js';
+import { AuditRecordEntity } from '../audit/audit-record.entity.js';
+import { ApiKeyEntity, ServiceSecretEntity } from '../auth/api-key.entity.js';
+import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-schema.js';
+import { WebhooksKeywordsOutbox1763900000000 } from './migrations/1763900000000-webhooks-keywords-outbox.js';
+import { WebhookDeliveryEntity, WebhookNonceEntity } from '../webhooks/webhook.entities.js';
+import { CustomKeywordEntity } from '../keywords/custom-keyword.entity.js';
+import { OutboxJobEntity } from '../outbox/outbox-job.entity.js';
+import { CallbacksSendGate1764000000000 } from './migrations/1764000000000-callbacks-send-gate.js';
+import {
+  CallbackDeliveryEntity,
+  CallbackSubscriptionEntity,
+} from '../callbacks/callback.entities.js';
+import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
+
+export const ENTITIES = [
+  AppSettingsEntity,
+  ConsentStateEntity,
+  AuditRecordEntity,
+  ApiKeyEntity,
+  ServiceSecretEntity,
+  WebhookNonceEntity,
+  WebhookDeliveryEntity,
+  CustomKeywordEntity,
+  OutboxJobEntity,
+  CallbackSubscriptionEntity,
+  CallbackDeliveryEntity,
+  ContactIdentityEntity,
+  SendAttemptEntity,
+];
+export const MIGRATIONS = [
+  InitialSchema1763800000000,
+  WebhooksKeywordsOutbox1763900000000,
+  CallbacksSendGate1764000000000,
+];
+
+/**
+ * The one TypeORM options object, used by the app (TypeOrmModule) and by the migrations CLI
+ * (ormconfig.ts). Schema changes only through MIGRATIONS; synchronize stays off.
+ */
+export function buildDataSourceOptions(config: AppConfig, url: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'typeorm_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: ['error', 'warn', 'migration'],
+    poolSize: config.DATABASE_POOL_SIZE,
+    extra: {
+      connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      query_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS + 2000,
+      application_name: 'consent-gate',
+    },
+  };
+}

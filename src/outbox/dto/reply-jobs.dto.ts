@@ -1,0 +1,90 @@
+import { PageQueryDto } from '../../common/page-query.dto.js';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsEnum, IsOptional } from 'class-validator';
+import { OutboxStatus } from '../outbox-job.entity.js';
+
+export const REPLY_ACTIONS = ['OPT_OUT', 'OPT_IN', 'HELP'] as const;
+
+export class ReplyJobsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    enum: OutboxStatus,
+    enumName: 'ReplyJobStatus',
+    description: 'Only jobs in this status',
+    example: OutboxStatus.FAILED,
+  })
+  @IsOptional()
+  @IsEnum(OutboxStatus, { message: 'status must be one of PENDING, SENT, FAILED' })
+  status?: OutboxStatus;
+}
+
+/** A queued confirmation reply, without its text. */
+export class ReplyJobDto {
+  @ApiProperty({ description: 'Job id; also the correlation_id of the Sinch send', example: '42' })
+  id: string;
+
+  @ApiProperty({
+    enum: OutboxStatus,
+    enumName: 'ReplyJobStatus',
+    description:
+      'PENDING (waiting for its first or next attempt), SENT (accepted by Sinch) or FAILED (not retryable, or given up after REPLY_GIVE_UP_AFTER_S)',
+    example: OutboxStatus.SENT,
+  })
+  status: OutboxStatus;
+
+  @ApiProperty({ description: 'Send attempts so far (including one in progress)', example: 1 })
+  attempts: number;
+
+  @ApiProperty({
+    enum: REPLY_ACTIONS,
+    enumName: 'ReplyJobAction',
+    description: 'The keyword action the reply confirms',
+    example: 'OPT_OUT',
+  })
+  action: string;
+
+  @ApiProperty({ description: 'Language of the reply text', example: 'en' })
+  language: string;
+
+  @ApiProperty({ description: 'Conversation API channel', example: 'SMS' })
+  channel: string;
+
+  @ApiProperty({ description: 'Recipient channel identity', example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({
+    description: 'Sinch id of the inbound message answered',
+    example: '01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A',
+  })
+  inbound_message_id: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Why the last attempt failed (never contains the text or the identity)',
+    example: 'messages:send: HTTP 503 UNAVAILABLE: Service unavailable',
+  })
+  last_error: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When the next attempt is due (or the current attempt expires); null once finished',
+  })
+  next_attempt_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  finished_at: string | null;
+}
+
+export class ReplyJobPageResponseDto {
+  @ApiProperty({ type: [ReplyJobDto] })
+  reply_jobs: ReplyJobDto[];
+
+  @ApiProperty({ description: 'Empty on the last page', example: '' })
+  next_page_token: string;
+}

@@ -1,0 +1,49 @@
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export enum OutboxStatus {
+  PENDING = 'PENDING',
+  SENT = 'SENT',
+  FAILED = 'FAILED',
+}
+
+/** A durable job written in the same transaction as the change that caused it. */
+@Entity({ name: 'outbox_jobs' })
+@Index('outbox_jobs_due_idx', ['next_attempt_at'], { where: `status = 'PENDING'` })
+@Check('outbox_jobs_status_check', `status IN ('PENDING', 'SENT', 'FAILED')`)
+export class OutboxJobEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  kind: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  project_id: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  app_id: string;
+
+  @Column({ type: 'jsonb' })
+  payload: unknown;
+
+  @Column({ type: 'varchar', length: 16, default: OutboxStatus.PENDING })
+  status: OutboxStatus;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  next_attempt_at: Date;
+
+  @Column({ type: 'timestamptz' })
+  give_up_at: Date;
+
+  @Column({ type: 'varchar', length: 500, nullable: true })
+  last_error: string | null;
+
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  created_at: Date;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  finished_at: Date | null;
+}

@@ -1,0 +1,35 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Scope } from '../auth/api-key.entity.js';
+import { RequireScope } from '../auth/auth.decorators.js';
+import { AppParams } from '../common/params.dto.js';
+import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ReplyJobPageResponseDto, ReplyJobsQueryDto } from './dto/reply-jobs.dto.js';
+import { OutboxService } from './outbox.service.js';
+
+/** Operators' view of the confirmation replies queued for sending through Sinch. */
+@ApiTags('Reply jobs')
+@Controller('v1/projects/:project_id/apps/:app_id/reply-jobs')
+export class OutboxController {
+  constructor(private readonly outbox: OutboxService) {}
+
+  @Get()
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: "An app's confirmation replies and their delivery state, newest first, paged",
+    description:
+      'Each keyword that changes consent (or asks for HELP) queues one reply, sent by the outbox worker with retries until REPLY_GIVE_UP_AFTER_S. The reply text is not returned.',
+  })
+  @ApiOkResponse({ type: ReplyJobPageResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  async listReplyJobs(
+    @Param() p: AppParams,
+    @Query() q: ReplyJobsQueryDto,
+  ): Promise<ReplyJobPageResponseDto> {
+    const page = await this.outbox.listReplyJobs(
+      { projectId: p.project_id, appId: p.app_id },
+      { status: q.status, pageSize: q.page_size ?? 50, pageToken: q.page_token },
+    );
+    return { reply_jobs: page.replyJobs, next_page_token: page.nextPageToken };
+  }
+}

@@ -1,0 +1,236 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { SinchClient } from '../sinch/sinch-client.js';
+import { SINCH_CLIENT } from '../sinch/sinch.module.js';
+import { OutboxStatus } from './outbox-job.entity.js';
+import { describeError, PollingLoop } from './polling-loop.js';
+import {
+  ClaimedJob,
+  MAX_LAST_ERROR_CHARS,
+  OutboxRepository,
+  SinchReplyPayload,
+} from './outbox.repository.js';
+
+export const NO_CREDENTIALS_ERROR = 'Sinch credentials are not configured';
+const INVALID_PAYLOAD_ERROR = 'invalid reply job payload';
+/** Time a claim covers beyond the longest possible send, for the outcome write. */
+const LEASE_MARGIN_MS = 30_000;
+
+/**
+ * Delay before the next attempt after `attempts` failed ones: base × 2^(attempts-1), at most
+ * `maxMs`, with ±10 % jitter so that jobs failed together do not come back together.
+ */
+export function replyRetryDelayMs(
+  attempts: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const exponent = Math.max(0, attempts - 1);
+  const delay = Math.min(baseMs * 2 ** exponent, maxMs);
+  return Math.max(1, Math.round(delay * (0.9 + 0.2 * random())));
+}
+
+/**
+ * How long a claimed job stays reserved: a send may take up to four Sinch requests (token,
+ * messages:send, and once more each after a 401), each bounded by SINCH_TIMEOUT_MS.
+ */
+export function leaseMs(sinchTimeoutMs: number): number {
+  return 4 * sinchTimeoutMs + LEASE_MARGIN_MS;
+}
+
+/**
+ * An error string safe to store and log: without the message text or the recipient identity
+ * (the Sinch client already redacts them; this is the second line of defence), at most 500 chars.
+ */
+export function safeJobError(
+  error: string,
+  payload: Pick<SinchReplyPayload, 'text' | 'identity'>,
+): string {
+  let out = error;
+  for (const secret of [payload.text, payload.identity]) {
+    const s = typeof secret === 'string' ? secret.trim() : '';
+    if (s.length >= 4) out = out.split(s).join('[redacted]');
+  }
+  return out.length <= MAX_LAST_ERROR_CHARS ? out : `${out.slice(0, MAX_LAST_ERROR_CHARS - 1)}…`;
+}
+
+function parsePayload(raw: unknown): SinchReplyPayload | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const p = raw as Record<string, unknown>;
+  for (const key of ['channel', 'identity', 'text', 'inbound_message_id', 'action', 'language']) {
+    if (typeof p[key] !== 'string') return null;
+  }
+  if (!p.channel || !p.identity || !p.text) return null;
+  return p as unknown as SinchReplyPayload;
+}
+
+/**
+ * Groups claimed jobs by recipient (app, channel, identity), each group in creation (id) order.
+ * Jobs with an unreadable payload form groups of their own.
+ */
+export function inRecipientOrder(jobs: readonly ClaimedJob[]): ClaimedJob[][] {
+  const groups = new Map<string, ClaimedJob[]>();
+  for (const job of [...jobs].sort((a, b) => compareIds(a.id, b.id))) {
+    const p = parsePayload(job.payload);
+    const key = p ? JSON.stringify([job.app_id, p.channel, p.identity]) : `job:${job.id}`;
+    const group = groups.get(key);
+    if (group) group.push(job);
+    else groups.set(key, [job]);
+  }
+  return [...groups.values()];
+}
+
+/** Orders bigint ids given as decimal strings. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * Sends the queued confirmation replies (outbox_jobs of kind SINCH_REPLY) through Sinch.
+ *
+ * When OUTBOX_WORKER_ENABLED, a timer polls every OUTBOX_POLL_INTERVAL_MS (at once again after a
+ * full batch). Polls of one instance never overlap; several instances share the table safely (see
+ * OutboxRepository.claimDueReplies). A batch's recipients are served in parallel, each recipient's
+ * replies in the order they were queued. Each claimed job's outcome:
+ * - accepted by Sinch: SENT;
+ * - retryable failure (network, timeout, 429, 5xx) before give_up_at: PENDING again after
+ *   replyRetryDelayMs (never later than give_up_at); at or after give_up_at: FAILED;
+ * - non-retryable failure (e.g. 400, 403, a bad token request): FAILED at once;
+ * - no Sinch credentials configured: a retryable failure ("Sinch credentials are not
+ *   configured"), so that replies wait visibly until give_up_at;
+ * - still due at give_up_at: FAILED without another attempt (a late confirmation would confuse).
+ * Logs carry ids only, never identities or message texts. A database outage is logged at warn and
+ * the next tick tries again.
+ */
+@Injectable()
+export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('OutboxWorker');
+  private readonly loop: PollingLoop;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly outbox: OutboxRepository,
+    @Inject(SINCH_CLIENT) private readonly sinch: SinchClient | null,
+  ) {
+    this.loop = new PollingLoop({
+      name: 'outbox',
+      logger: this.logger,
+      intervalMs: config.OUTBOX_POLL_INTERVAL_MS,
+      batchSize: config.OUTBOX_BATCH_SIZE,
+      batch: () => this.processBatch(),
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.config.OUTBOX_WORKER_ENABLED) {
+      this.logger.log('outbox worker disabled (OUTBOX_WORKER_ENABLED=false)');
+      return;
+    }
+    this.loop.start();
+  }
+
+  /** Stops polling and waits for the batch in flight (before the database pool closes). */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /**
+   * Claims and processes one batch of due jobs; resolves to how many were claimed (sent, retried,
+   * failed or given up). Never runs alongside another batch of this instance. Rejects only when
+   * the claim itself fails (e.g. the database is unreachable).
+   */
+  runOnce(): Promise<number> {
+    return this.loop.runOnce();
+  }
+
+  private async processBatch(): Promise<number> {
+    const jobs = await this.outbox.claimDueReplies(
+      this.config.OUTBOX_BATCH_SIZE,
+      leaseMs(this.config.SINCH_TIMEOUT_MS),
+    );
+    // Recipients in parallel; one recipient's replies one after another, oldest first, so that
+    // e.g. an opt-out confirmation is not overtaken by the HELP text asked for right after it.
+    await Promise.all(
+      inRecipientOrder(jobs).map(async (queue) => {
+        for (const job of queue) await this.process(job);
+      }),
+    );
+    return jobs.length;
+  }
+
+  /** One claimed job, to its recorded outcome. Never throws. */
+  private async process(job: ClaimedJob): Promise<void> {
+    const ref = `reply job ${job.id} project=${job.project_id} app=${job.app_id}`;
+    try {
+      if (job.expired) {
+        this.logger.warn(`${ref} given up after ${job.attempts} attempt(s): FAILED`);
+        return;
+      }
+      const payload = parsePayload(job.payload);
+      if (!payload) {
+        await this.outbox.markFailed(job.id, job.attempts, INVALID_PAYLOAD_ERROR);
+        this.logger.error(`${ref} has an invalid payload: FAILED`);
+        return;
+      }
+      if (!this.sinch) {
+        await this.retry(job, ref, NO_CREDENTIALS_ERROR);
+        return;
+      }
+      const outcome = await this.sinch.sendText({
+        appId: job.app_id,
+        channel: payload.channel,
+        identity: payload.identity,
+        text: payload.text,
+        correlationId: job.id,
+      });
+      if (outcome.ok) {
+        const recorded = await this.outbox.markSent(job.id, job.attempts);
+        if (recorded) {
+          this.logger.log(
+            `${ref} sent (attempt ${job.attempts}, Sinch message ${outcome.messageId})`,
+          );
+        } else {
+          this.logger.warn(`${ref} sent, but its claim had expired (another worker took it)`);
+        }
+        return;
+      }
+      const error = safeJobError(outcome.error, payload);
+      if (outcome.retryable) {
+        await this.retry(job, ref, error);
+        return;
+      }
+      await this.outbox.markFailed(job.id, job.attempts, error);
+      this.logger.warn(`${ref} failed (attempt ${job.attempts}, not retryable): ${error}`);
+    } catch (e) {
+      // Most likely the database went away after the send: the lease brings the job back.
+      this.logger.warn(
+        `${ref}: could not record the outcome (${describeError(e)}); the job is retried after its lease`,
+      );
+    }
+  }
+
+  private async retry(job: ClaimedJob, ref: string, error: string): Promise<void> {
+    const delay = replyRetryDelayMs(
+      job.attempts,
+      this.config.REPLY_RETRY_BASE_MS,
+      this.config.REPLY_RETRY_MAX_MS,
+    );
+    const status = await this.outbox.scheduleRetry(job.id, job.attempts, delay, error);
+    if (status === OutboxStatus.FAILED) {
+      this.logger.warn(`${ref} failed (attempt ${job.attempts}, past give_up_at): ${error}`);
+    } else if (status === OutboxStatus.PENDING) {
+      // Missing credentials were reported once at boot: no warning per job and attempt.
+      const level = error === NO_CREDENTIALS_ERROR ? 'debug' : 'warn';
+      this.logger[level](`${ref} attempt ${job.attempts} failed, retry in ~${delay} ms: ${error}`);
+    } else {
+      this.logger.warn(`${ref} attempt ${job.attempts} failed, but its claim had expired`);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { Body, Controller, Get, Param, Put } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Scope } from '../auth/api-key.entity.js';
+import { RequireScope } from '../auth/auth.decorators.js';
+import { AppParams } from '../common/params.dto.js';
+import { ErrorResponseDto } from '../common/error-response.dto.js';
+import {
+  ConsentSettingsResponseDto,
+  PutConsentSettingsRequestDto,
+} from './dto/consent-settings.dto.js';
+import { SettingsService } from './settings.service.js';
+
+@ApiTags('Consent settings')
+@Controller('v1/projects/:project_id/apps/:app_id/consent-settings')
+export class SettingsController {
+  constructor(private readonly settings: SettingsService) {}
+
+  @Get()
+  @RequireScope(Scope.READ)
+  @ApiOperation({ summary: "Read an app's consent settings (defaults when none are stored)" })
+  @ApiOkResponse({ type: ConsentSettingsResponseDto })
+  getConsentSettings(@Param() p: AppParams): Promise<ConsentSettingsResponseDto> {
+    return this.settings.get({ projectId: p.project_id, appId: p.app_id });
+  }
+
+  @Put()
+  @RequireScope(Scope.ADMIN)
+  @ApiOperation({ summary: "Set an app's consent settings (mode PRIMARY or SECONDARY)" })
+  @ApiOkResponse({ type: ConsentSettingsResponseDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  putConsentSettings(
+    @Param() p: AppParams,
+    @Body() dto: PutConsentSettingsRequestDto,
+  ): Promise<ConsentSettingsResponseDto> {
+    return this.settings.put({ projectId: p.project_id, appId: p.app_id }, dto);
+  }
+}

@@ -1,0 +1,136 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { TtlCache } from '../common/ttl-cache.js';
+import { ConsentMode } from '../consent/domain/consent-types.js';
+import { ApiError } from '../common/api-error.js';
+import { MatchingProfile } from '../keywords/domain/keyword-types.js';
+import { AppSettingsEntity } from './app-settings.entity.js';
+import {
+  ConsentSettingsResponseDto,
+  PutConsentSettingsRequestDto,
+} from './dto/consent-settings.dto.js';
+
+export interface AppRef {
+  projectId: string;
+  appId: string;
+}
+
+/** Per-app consent settings, with documented defaults for apps that have none. */
+@Injectable()
+export class SettingsService {
+  private readonly modeCache: TtlCache<ConsentMode>;
+  private readonly changeListeners: ((app: AppRef) => void)[] = [];
+  /** Lookups in flight, shared by concurrent requests when the cached mode has expired. */
+  private readonly pending = new Map<string, Promise<ConsentMode>>();
+
+  constructor(
+    @InjectRepository(AppSettingsEntity) private readonly repo: Repository<AppSettingsEntity>,
+    private readonly config: AppConfig,
+  ) {
+    this.modeCache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
+  }
+
+  /** Called after an app's settings change on this instance (caches elsewhere expire by TTL). */
+  onChange(listener: (app: AppRef) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /** The app's mode; cached per instance for SETTINGS_CACHE_TTL_MS. */
+  async modeOf(app: AppRef): Promise<ConsentMode> {
+    const key = `${app.projectId}\0${app.appId}`;
+    const cached = this.modeCache.get(key);
+    if (cached) return cached;
+    let lookup = this.pending.get(key);
+    if (!lookup) {
+      lookup = this.repo
+        .findOne({
+          where: { project_id: app.projectId, app_id: app.appId },
+          select: { mode: true },
+        })
+        .then((row) => {
+          const mode = row?.mode ?? (this.config.DEFAULT_MODE as ConsentMode);
+          this.modeCache.set(key, mode);
+          return mode;
+        })
+        .finally(() => this.pending.delete(key));
+      this.pending.set(key, lookup);
+    }
+    return lookup;
+  }
+
+  async get(app: AppRef): Promise<ConsentSettingsResponseDto> {
+    const row = await this.repo.findOneBy({ project_id: app.projectId, app_id: app.appId });
+    return this.toDto(app, row);
+  }
+
+  async put(app: AppRef, dto: PutConsentSettingsRequestDto): Promise<ConsentSettingsResponseDto> {
+    if (dto.replies !== undefined) validateReplies(dto.replies);
+    await this.repo.manager.transaction(async (tx) => {
+      const repo = tx.getRepository(AppSettingsEntity);
+      const current = await repo.findOne({
+        where: { project_id: app.projectId, app_id: app.appId },
+        lock: { mode: 'pessimistic_write' },
+      });
+      const next = {
+        project_id: app.projectId,
+        app_id: app.appId,
+        mode: dto.mode ?? current?.mode ?? (this.config.DEFAULT_MODE as ConsentMode),
+        webhook_secrets: dto.webhook_secrets ?? current?.webhook_secrets ?? [],
+        matching_profile:
+          dto.matching_profile ?? current?.matching_profile ?? MatchingProfile.SINCH_EXACT,
+        auto_reply: dto.auto_reply ?? current?.auto_reply ?? true,
+        replies: dto.replies ?? current?.replies ?? {},
+        updated_at: new Date(),
+      };
+      await repo.upsert(next, { conflictPaths: ['project_id', 'app_id'] });
+    });
+    this.modeCache.delete(`${app.projectId}\0${app.appId}`);
+    for (const listener of this.changeListeners) listener(app);
+    return this.get(app);
+  }
+
+  /** The stored settings row, or null for an app with none (defaults apply). */
+  async find(app: AppRef): Promise<AppSettingsEntity | null> {
+    return this.repo.findOneBy({ project_id: app.projectId, app_id: app.appId });
+  }
+
+  private toDto(app: AppRef, row: AppSettingsEntity | null): ConsentSettingsResponseDto {
+    return {
+      project_id: app.projectId,
+      app_id: app.appId,
+      mode: row?.mode ?? (this.config.DEFAULT_MODE as ConsentMode),
+      matching_profile: row?.matching_profile ?? MatchingProfile.SINCH_EXACT,
+      auto_reply: row?.auto_reply ?? true,
+      replies: row?.replies ?? {},
+      webhook_secrets_count: row?.webhook_secrets.length ?? 0,
+      configured: row !== null,
+      updated_at: row ? row.updated_at.toISOString() : null,
+    };
+  }
+}
+
+const REPLY_KINDS = new Set(['OPT_OUT', 'OPT_IN', 'HELP']);
+
+/** replies: {"EN":{"OPT_OUT":"..."}}: two-letter upper-case languages, known kinds, 1-1000 chars. */
+function validateReplies(replies: unknown): void {
+  for (const [language, texts] of Object.entries(replies as Record<string, unknown>)) {
+    if (!/^[A-Z]{2}$/.test(language))
+      throw ApiError.field(
+        `replies.${language}`,
+        'language must be two upper-case letters (EN, ES, PT, ...)',
+      );
+    if (texts === null || typeof texts !== 'object' || Array.isArray(texts))
+      throw ApiError.field(
+        `replies.${language}`,
+        'must be an object of OPT_OUT, OPT_IN, HELP texts',
+      );
+    for (const [kind, text] of Object.entries(texts as Record<string, unknown>)) {
+      const field = `replies.${language}.${kind}`;
+      if (!REPLY_KINDS.has(kind)) throw ApiError.field(field, 'must be OPT_OUT, OPT_IN or HELP');
+      if (typeof text !== 'string' || text.trim().length === 0 || text.length > 1000)
+        throw ApiError.field(field, 'must be a text of 1 to 1000 characters');
+    }
+  }
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { ConsentModule } from '../consent/consent.module.js';
+import { KeywordsModule } from '../keywords/keywords.module.js';
+import { MetricsModule } from '../metrics/metrics.js';
+import { OutboxModule } from '../outbox/outbox.module.js';
+import { SettingsModule } from '../settings/settings.module.js';
+import { WebhookRepository } from './webhook.repository.js';
+import { WebhooksController } from './webhooks.controller.js';
+import { WebhooksService } from './webhooks.service.js';
+
+@Module({
+  imports: [ConsentModule, KeywordsModule, OutboxModule, SettingsModule, MetricsModule],
+  controllers: [WebhooksController],
+  providers: [WebhooksService, WebhookRepository],
+})
+export class WebhooksModule {}

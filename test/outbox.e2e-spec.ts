@@ -1,0 +1,405 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
+import { OutboxWorker } from '../src/outbox/outbox.worker.js';
+import { FakeSinch, RecordedSend, sinchError, ulidLike } from './fake-sinch.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { Api, newApp, startTestApp, TestApp } from './utils.js';
+
+interface JobRow {
+  id: string;
+  status: 'PENDING' | 'SENT' | 'FAILED';
+  attempts: number;
+  last_error: string | null;
+  finished_at: Date | null;
+  next_attempt_at: Date;
+  give_up_at: Date;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function replyPayload(over: Partial<SinchReplyPayload> = {}): SinchReplyPayload {
+  return {
+    channel: 'SMS',
+    identity: `4673${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`,
+    text: `You are unsubscribed (${randomBytes(4).toString('hex')}). Reply START to opt back in.`,
+    inbound_message_id: ulidLike(),
+    action: 'OPT_OUT',
+    language: 'en',
+    ...over,
+  };
+}
+
+describe('reply outbox', () => {
+  const fake = new FakeSinch();
+  let t: TestApp;
+  let worker: OutboxWorker;
+  let repo: OutboxRepository;
+  let ds: DataSource;
+
+  /** The environment of an app that sends through the fake Sinch. */
+  const sinchEnv = (): Record<string, string> => ({
+    SINCH_PROJECT_ID: 'proj',
+    SINCH_KEY_ID: fake.expectedKeyId,
+    SINCH_KEY_SECRET: fake.expectedKeySecret,
+    SINCH_CONVERSATION_URL: fake.url,
+    SINCH_AUTH_URL: fake.url,
+    REPLY_RETRY_BASE_MS: '50',
+  });
+
+  beforeAll(async () => {
+    await fake.start();
+    t = await startTestApp({ ...sinchEnv(), OUTBOX_WORKER_ENABLED: 'false' });
+    worker = t.app.get(OutboxWorker);
+    repo = t.app.get(OutboxRepository);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await fake.stop();
+  });
+
+  /** Enqueues in a committed transaction of `on` (default: the main test app). */
+  async function enqueue(
+    app: { projectId: string; appId: string },
+    payload: SinchReplyPayload,
+    on: TestApp = t,
+  ): Promise<string> {
+    const r = on.app.get(OutboxRepository);
+    return on.app.get(DataSource).transaction((tx) => r.enqueueReply(tx, { ...app, payload }));
+  }
+
+  async function job(id: string): Promise<JobRow | undefined> {
+    const rows: JobRow[] = await ds.query(
+      `SELECT id::text AS id, status, attempts, last_error, finished_at, next_attempt_at, give_up_at
+         FROM outbox_jobs WHERE id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  async function waitFor<T>(
+    what: string,
+    probe: () => Promise<T | undefined | false>,
+    timeoutMs = 10_000,
+    drive?: OutboxWorker,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (drive) await drive.runOnce();
+      const v = await probe();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  }
+
+  const sendsFor = (id: string): RecordedSend[] =>
+    fake.sends().filter((s) => s.correlation_id === id);
+  const acceptedFor = (id: string) =>
+    fake.accepted().filter((r) => (r.body as RecordedSend).correlation_id === id);
+
+  it('sends a queued reply once, in the Conversation API wire format', async () => {
+    const app = newApp();
+    const payload = replyPayload({ channel: 'WHATSAPP' });
+    const id = await enqueue(app, payload);
+    expect(id).toMatch(/^\d+$/);
+
+    expect(await worker.runOnce()).toBeGreaterThanOrEqual(1);
+    const row = await job(id);
+    expect(row).toMatchObject({ status: 'SENT', attempts: 1, last_error: null });
+    expect(row!.finished_at).toBeInstanceOf(Date);
+
+    const sends = sendsFor(id);
+    expect(sends).toHaveLength(1);
+    expect(sends[0]).toMatchObject({
+      app_id: app.appId,
+      recipient: {
+        identified_by: {
+          channel_identities: [{ channel: 'WHATSAPP', identity: payload.identity }],
+        },
+      },
+      message: { text_message: { text: payload.text } },
+      channel_priority_order: ['WHATSAPP'],
+      correlation_id: id,
+    });
+    expect(acceptedFor(id)).toHaveLength(1);
+
+    // Nothing more to do for it.
+    await worker.runOnce();
+    expect(sendsFor(id)).toHaveLength(1);
+  });
+
+  it('retries transient failures with backoff: two 503s, delivered on the 3rd attempt', async () => {
+    const app = newApp();
+    const payload = replyPayload();
+    fake.failNext(2, 503);
+    const id = await enqueue(app, payload);
+
+    expect(await worker.runOnce()).toBeGreaterThanOrEqual(1);
+    const afterFirst = await job(id);
+    expect(afterFirst).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect(afterFirst!.last_error).toContain('HTTP 503');
+    // The retry is ~REPLY_RETRY_BASE_MS (50 ms ± 10 %) after the failure, not at once.
+    expect(await worker.runOnce()).toBe(0);
+
+    const sent = await waitFor(
+      'the job to be SENT',
+      async () => {
+        const r = await job(id);
+        return r?.status === 'SENT' && r;
+      },
+      10_000,
+      worker,
+    );
+    expect(sent.attempts).toBe(3);
+    expect(sendsFor(id)).toHaveLength(3);
+    expect(acceptedFor(id)).toHaveLength(1);
+    expect(sent.last_error).not.toContain(payload.text);
+  });
+
+  it("a non-retryable 400 fails the job at once, with Sinch's message and no text or identity", async () => {
+    const app = newApp();
+    const payload = replyPayload();
+    fake.failNext(
+      1,
+      400,
+      sinchError(
+        400,
+        `Cannot send "${payload.text}" to ${payload.identity}: channel not configured for this app`,
+      ),
+    );
+    const id = await enqueue(app, payload);
+    await worker.runOnce();
+
+    const row = await job(id);
+    expect(row).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(row!.finished_at).toBeInstanceOf(Date);
+    expect(row!.last_error).toContain('HTTP 400 INVALID_ARGUMENT');
+    expect(row!.last_error).toContain('channel not configured for this app');
+    expect(row!.last_error).not.toContain(payload.text);
+    expect(row!.last_error).not.toContain(payload.identity);
+
+    await sleep(100);
+    await worker.runOnce();
+    expect(sendsFor(id)).toHaveLength(1);
+  });
+
+  it('a job enqueued in a transaction that rolls back is never sent', async () => {
+    const app = newApp();
+    let id = '';
+    await expect(
+      ds.transaction(async (tx) => {
+        id = await repo.enqueueReply(tx, { ...app, payload: replyPayload() });
+        throw new Error('the consent change failed');
+      }),
+    ).rejects.toThrow('the consent change failed');
+    expect(id).toMatch(/^\d+$/);
+
+    await worker.runOnce();
+    expect(await job(id)).toBeUndefined();
+    expect(sendsFor(id)).toHaveLength(0);
+  });
+
+  it('without Sinch credentials a reply waits visibly, then is given up after give_up_at', async () => {
+    const noCreds = await startTestApp({
+      OUTBOX_WORKER_ENABLED: 'false',
+      REPLY_GIVE_UP_AFTER_S: '1',
+      REPLY_RETRY_BASE_MS: '50',
+      DATABASE_POOL_SIZE: '3',
+    });
+    try {
+      const w = noCreds.app.get(OutboxWorker);
+      const app = newApp();
+      const payload = replyPayload();
+      const sendsBefore = fake.sends().length;
+      const id = await enqueue(app, payload, noCreds);
+      const created = await job(id);
+      const window = created!.give_up_at.getTime() - Date.now();
+      expect(window).toBeGreaterThan(0);
+      expect(window).toBeLessThanOrEqual(1500);
+
+      await w.runOnce();
+      expect(await job(id)).toMatchObject({
+        status: 'PENDING',
+        attempts: 1,
+        last_error: 'Sinch credentials are not configured',
+      });
+      const listed = await new Api(noCreds.baseUrl).get(
+        `/v1/projects/${app.projectId}/apps/${app.appId}/reply-jobs`,
+      );
+      expect(listed.body.reply_jobs[0]).toMatchObject({
+        id,
+        status: 'PENDING',
+        last_error: 'Sinch credentials are not configured',
+      });
+
+      const failed = await waitFor(
+        'the job to be given up',
+        async () => {
+          const r = await job(id);
+          return r?.status === 'FAILED' && r;
+        },
+        10_000,
+        w,
+      );
+      expect(failed.attempts).toBeGreaterThan(1);
+      expect(failed.last_error).toContain('Sinch credentials are not configured');
+      expect(failed.finished_at!.getTime()).toBeGreaterThanOrEqual(failed.give_up_at.getTime());
+      expect(fake.sends().length).toBe(sendsBefore);
+    } finally {
+      await noCreds.close();
+    }
+  });
+
+  it('two instances on the same database send each of 20 jobs exactly once', async () => {
+    const env = {
+      ...sinchEnv(),
+      OUTBOX_WORKER_ENABLED: 'false',
+      OUTBOX_BATCH_SIZE: '3',
+      DATABASE_POOL_SIZE: '3',
+    };
+    const [b, c] = await Promise.all([startTestApp(env), startTestApp(env)]);
+    try {
+      const app = newApp();
+      const ids = await ds.transaction(async (tx) => {
+        const out: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          out.push(await repo.enqueueReply(tx, { ...app, payload: replyPayload() }));
+        }
+        return out;
+      });
+      const workers = [b.app.get(OutboxWorker), c.app.get(OutboxWorker)];
+      const handled = [0, 0];
+      for (let round = 0; round < 50; round++) {
+        const counts = await Promise.all(workers.map((w) => w.runOnce()));
+        counts.forEach((n, i) => (handled[i]! += n));
+        if (counts.every((n) => n === 0)) break;
+      }
+      expect(handled[0]! + handled[1]!).toBe(20);
+      // Both instances took part.
+      expect(handled[0]).toBeGreaterThan(0);
+      expect(handled[1]).toBeGreaterThan(0);
+      for (const id of ids) {
+        expect(sendsFor(id)).toHaveLength(1);
+        expect(await job(id)).toMatchObject({ status: 'SENT', attempts: 1 });
+      }
+    } finally {
+      await Promise.all([b.close(), c.close()]);
+    }
+  });
+
+  it('the poller sends on its own, survives a database outage, and recovers', async () => {
+    const target = new URL(process.env.TEST_DATABASE_URL!);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    const viaProxy = new URL(target.toString());
+    viaProxy.port = String(await proxy.start());
+    const polling = await startTestApp({
+      ...sinchEnv(),
+      DATABASE_URL: viaProxy.toString(),
+      DATABASE_CONNECT_TIMEOUT_MS: '500',
+      DATABASE_POOL_SIZE: '3',
+      OUTBOX_WORKER_ENABLED: 'true',
+      OUTBOX_POLL_INTERVAL_MS: '20',
+    });
+    try {
+      const app = newApp();
+      const first = await enqueue(app, replyPayload());
+      await waitFor('the poller to send', async () => (await job(first))?.status === 'SENT');
+
+      proxy.cut();
+      await sleep(300);
+      const second = await enqueue(app, replyPayload());
+      await sleep(500);
+      expect(await job(second)).toMatchObject({ status: 'PENDING', attempts: 0 });
+
+      proxy.restore();
+      await waitFor('the poller to recover', async () => (await job(second))?.status === 'SENT');
+      expect(sendsFor(second)).toHaveLength(1);
+    } finally {
+      await polling.close();
+      await proxy.stop();
+    }
+  });
+
+  it('lists reply jobs newest first, with statuses and never the text', async () => {
+    const api = new Api(t.baseUrl);
+    const app = newApp();
+    const base = `/v1/projects/${app.projectId}/apps/${app.appId}/reply-jobs`;
+    const payloads = [
+      replyPayload({ action: 'OPT_OUT', language: 'en' }),
+      replyPayload({ action: 'OPT_IN', language: 'es' }),
+      replyPayload({ action: 'HELP', language: 'pt' }),
+    ];
+    const sent = await enqueue(app, payloads[0]!);
+    await worker.runOnce();
+    fake.failNext(1, 400);
+    const failed = await enqueue(app, payloads[1]!);
+    await worker.runOnce();
+    const pending = await enqueue(app, payloads[2]!);
+    // Not due for an hour: stays PENDING.
+    await ds.query(
+      `UPDATE outbox_jobs SET next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
+      [pending],
+    );
+
+    const all = await api.get(base);
+    expect(all.status).toBe(200);
+    expect(all.body.next_page_token).toBe('');
+    expect(all.body.reply_jobs.map((j: any) => [j.id, j.status])).toEqual([
+      [pending, 'PENDING'],
+      [failed, 'FAILED'],
+      [sent, 'SENT'],
+    ]);
+    expect(all.body.reply_jobs[0]).toEqual({
+      id: pending,
+      status: 'PENDING',
+      attempts: 0,
+      action: 'HELP',
+      language: 'pt',
+      channel: 'SMS',
+      identity: payloads[2]!.identity,
+      inbound_message_id: payloads[2]!.inbound_message_id,
+      last_error: null,
+      created_at: expect.any(String),
+      next_attempt_at: expect.any(String),
+      finished_at: null,
+    });
+    expect(all.body.reply_jobs[1]).toMatchObject({
+      action: 'OPT_IN',
+      attempts: 1,
+      next_attempt_at: null,
+      last_error: expect.stringContaining('HTTP 400'),
+    });
+    expect(all.body.reply_jobs[2]).toMatchObject({ action: 'OPT_OUT', attempts: 1 });
+    expect(all.body.reply_jobs[2].finished_at).toEqual(expect.any(String));
+    const raw = JSON.stringify(all.body);
+    for (const p of payloads) expect(raw).not.toContain(p.text);
+    expect(raw).not.toContain('"text"');
+
+    const onlyFailed = await api.get(`${base}?status=FAILED`);
+    expect(onlyFailed.body.reply_jobs.map((j: any) => j.id)).toEqual([failed]);
+
+    const seen: string[] = [];
+    let token = '';
+    for (let i = 0; i < 5; i++) {
+      const page = await api.get(
+        `${base}?page_size=1${token ? `&page_token=${encodeURIComponent(token)}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...page.body.reply_jobs.map((j: any) => j.id));
+      token = page.body.next_page_token;
+      if (!token) break;
+    }
+    expect(seen).toEqual([pending, failed, sent]);
+
+    const badStatus = await api.get(`${base}?status=DELIVERED`);
+    expect(badStatus.status).toBe(400);
+    expect(badStatus.body.error.status).toBe('INVALID_ARGUMENT');
+    expect(badStatus.body.error.details[0].field_violations[0].field).toBe('status');
+    expect((await api.get(`${base}?page_token=not-a-token`)).status).toBe(400);
+    expect((await api.get(`${base}?page_size=0`)).status).toBe(400);
+    expect((await api.as(null).get(base)).status).toBe(401);
+  });
+});

@@ -1,0 +1,98 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomBytes } from 'node:crypto';
+import { AppConfig, loadConfig } from '../src/config/app-config.js';
+import { createApp } from '../src/bootstrap.js';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  config: AppConfig;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Boots the real app on the run's test database, listening on a free loopback port. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url && !('DATA_DIR' in env)) throw new Error('TEST_DATABASE_URL is not set (global setup)');
+  const config = loadConfig({
+    // An explicit DATA_DIR means: run on the embedded default, not on the run's database.
+    DATABASE_URL: 'DATA_DIR' in env ? undefined : url,
+    ADMIN_API_KEY: ADMIN_KEY,
+    LOG_LEVEL: 'error',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SWAGGER_ENABLED: 'true',
+    // Test apps share one database: only tests that want the reply worker turn it on.
+    OUTBOX_WORKER_ENABLED: 'false',
+    ...env,
+  });
+  const app = await createApp(config);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { app, config, baseUrl: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+/** A fresh project/app pair, so that test files and tests never see each other's rows. */
+export function newApp(): { projectId: string; appId: string; base: string } {
+  const projectId = `p-${randomBytes(6).toString('hex')}`;
+  const appId = `a-${randomBytes(6).toString('hex')}`;
+  return { projectId, appId, base: `/v1/projects/${projectId}/apps/${appId}` };
+}
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A small JSON HTTP client bound to one test app and one bearer token. */
+export class Api {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string | null = ADMIN_KEY,
+  ) {}
+
+  as(token: string | null): Api {
+    return new Api(this.baseUrl, token);
+  }
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Res<T>> {
+    const h: Record<string, string> = { ...headers };
+    if (this.token) h.authorization = `Bearer ${this.token}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(this.baseUrl + path, { method, headers: h, body: payload });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // keep text
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+
+  get<T = any>(path: string) {
+    return this.request<T>('GET', path);
+  }
+  post<T = any>(path: string, body?: unknown) {
+    return this.request<T>('POST', path, body);
+  }
+  put<T = any>(path: string, body?: unknown) {
+    return this.request<T>('PUT', path, body);
+  }
+  delete<T = any>(path: string, body?: unknown) {
+    return this.request<T>('DELETE', path, body);
+  }
+}

@@ -1,0 +1,423 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { FakeSinch } from './fake-sinch.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { Api, newApp, startTestApp, TestApp } from './utils.js';
+
+const SECRET = 'webhook-secret-for-tests';
+
+async function count(sql: string, params: unknown[]): Promise<number> {
+  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return Number((await client.query(sql, params)).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+interface Delivery {
+  status: number;
+  body: any;
+}
+
+/** Posts a callback signed with the official SDK's own helpers (or tampered on demand). */
+async function deliver(
+  baseUrl: string,
+  payload: unknown,
+  opts: {
+    secret?: string | null;
+    nonce?: string;
+    timestamp?: number;
+    tamper?: boolean;
+    raw?: string;
+  } = {},
+): Promise<Delivery> {
+  const body = opts.raw ?? JSON.stringify(payload);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const secret = opts.secret === undefined ? SECRET : opts.secret;
+  if (secret !== null) {
+    const nonce = opts.nonce ?? randomBytes(13).toString('hex');
+    const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
+    headers['x-sinch-webhook-signature'] = calculateWebhookSignature(
+      computeSignedData(body, nonce, timestamp),
+      secret,
+    );
+    headers['x-sinch-webhook-signature-nonce'] = nonce;
+    headers['x-sinch-webhook-signature-timestamp'] = timestamp;
+    headers['x-sinch-webhook-signature-algorithm'] = 'HmacSHA256';
+  }
+  const sent = opts.tamper ? body.replace('"STOP"', '"START"') : body;
+  const res = await fetch(`${baseUrl}/webhooks/sinch`, { method: 'POST', headers, body: sent });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+function inbound(
+  projectId: string,
+  appId: string,
+  text: string,
+  opts: { id?: string; eventTime?: Date; identity?: string } = {},
+) {
+  return {
+    app_id: appId,
+    project_id: projectId,
+    accepted_time: new Date().toISOString(),
+    event_time: (opts.eventTime ?? new Date()).toISOString(),
+    message: {
+      id: opts.id ?? `01${randomBytes(12).toString('hex').toUpperCase()}`,
+      direction: 'TO_APP',
+      contact_message: { text_message: { text } },
+      channel_identity: { channel: 'SMS', identity: opts.identity ?? '46732001122', app_id: '' },
+      contact_id: '',
+      conversation_id: '',
+      metadata: '',
+      accept_time: new Date().toISOString(),
+      processing_mode: 'DISPATCH',
+    },
+    message_metadata: '',
+  };
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): Promise<T> {
+  const start = Date.now();
+  let v = await fn();
+  while (!ok(v) && Date.now() - start < ms) {
+    await new Promise((r) => setTimeout(r, 50));
+    v = await fn();
+  }
+  return v;
+}
+
+describe('Sinch webhook endpoint', () => {
+  const fake = new FakeSinch();
+  let t: TestApp;
+  let api: Api;
+
+  beforeAll(async () => {
+    await fake.start();
+    t = await startTestApp({
+      SETTINGS_CACHE_TTL_MS: '0',
+      SINCH_PROJECT_ID: 'sinch-project',
+      SINCH_KEY_ID: fake.expectedKeyId,
+      SINCH_KEY_SECRET: fake.expectedKeySecret,
+      SINCH_CONVERSATION_URL: fake.url,
+      SINCH_AUTH_URL: fake.url,
+      REPLY_RETRY_BASE_MS: '50',
+      OUTBOX_POLL_INTERVAL_MS: '50',
+      OUTBOX_WORKER_ENABLED: 'true',
+    });
+    api = new Api(t.baseUrl);
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.stop();
+  });
+
+  async function configuredApp(settings: Record<string, unknown> = {}) {
+    const a = newApp();
+    const res = await api.put(`${a.base}/consent-settings`, {
+      mode: 'PRIMARY',
+      webhook_secrets: [SECRET],
+      ...settings,
+    });
+    expect(res.status).toBe(200);
+    return a;
+  }
+  const decision = async (base: string, identity = '46732001122', type = 'CONTENT_MARKETING') =>
+    (
+      await api.post(`${base}/consents:check`, {
+        identities: [identity],
+        message_content_type: type,
+      })
+    ).body.results[0].decision;
+  const sendsTo = (appId: string) => fake.sends().filter((s: any) => s.app_id === appId);
+
+  it('STOP opts out (audited as ORIGIN_MO), the check blocks, one confirmation is sent; START undoes it', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    const stop = await deliver(t.baseUrl, inbound(projectId, appId, 'STOP'));
+    expect(stop).toEqual({
+      status: 200,
+      body: { status: 'PROCESSED', trigger: 'MESSAGE_INBOUND', outcome: 'KEYWORD_OPT_OUT' },
+    });
+    expect(await decision(base)).toBe('BLOCK');
+    const audit = (await api.get(`${base}/consents/identities/46732001122`)).body.audit_records;
+    expect(audit).toEqual([
+      expect.objectContaining({
+        origin: 'ORIGIN_MO',
+        operation: 'OPERATION_INSERT',
+        list_type: 'OPT_OUT_ALL',
+      }),
+    ]);
+    const sends = await until(
+      async () => sendsTo(appId),
+      (s) => s.length >= 1,
+    );
+    expect(sends).toHaveLength(1);
+    expect(sends[0]).toMatchObject({
+      recipient: {
+        identified_by: { channel_identities: [{ channel: 'SMS', identity: '46732001122' }] },
+      },
+      message: { text_message: { text: 'Your request to leave has been accomplished.' } },
+    });
+
+    const start = await deliver(t.baseUrl, inbound(projectId, appId, 'start'));
+    expect(start.body.outcome).toBe('KEYWORD_OPT_IN');
+    expect(await decision(base)).toBe('ALLOW');
+    await until(
+      async () => sendsTo(appId),
+      (s) => s.length >= 2,
+    );
+    expect(sendsTo(appId).map((s: any) => s.message.text_message.text)).toEqual([
+      'Your request to leave has been accomplished.',
+      'Your request to get back has been accomplished.',
+    ]);
+  });
+
+  it('"stop now please" changes nothing under SINCH_EXACT; "Stop." opts out under US_FCC', async () => {
+    const exact = await configuredApp();
+    expect(
+      (await deliver(t.baseUrl, inbound(exact.projectId, exact.appId, 'stop now please'))).body
+        .outcome,
+    ).toBe('NO_KEYWORD');
+    expect(
+      (await deliver(t.baseUrl, inbound(exact.projectId, exact.appId, 'Stop.'))).body.outcome,
+    ).toBe('NO_KEYWORD');
+    expect(await decision(exact.base)).toBe('ALLOW');
+    expect(
+      await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [exact.appId]),
+    ).toBe(0);
+
+    const fcc = await configuredApp({ matching_profile: 'US_FCC' });
+    expect(
+      (await deliver(t.baseUrl, inbound(fcc.projectId, fcc.appId, 'Stop.'))).body.outcome,
+    ).toBe('KEYWORD_OPT_OUT');
+    expect(await decision(fcc.base, '46732001122', 'CONTENT_NOTIFICATION')).toBe('BLOCK');
+  });
+
+  it('marketing keywords in Spanish touch only their list; HELP replies without a change', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    expect(
+      (await deliver(t.baseUrl, inbound(projectId, appId, 'detener marketing'))).body.outcome,
+    ).toBe('KEYWORD_OPT_OUT');
+    expect(await decision(base, '46732001122', 'CONTENT_MARKETING')).toBe('BLOCK');
+    expect(await decision(base, '46732001122', 'CONTENT_NOTIFICATION')).toBe('ALLOW');
+    expect((await deliver(t.baseUrl, inbound(projectId, appId, 'AYUDA'))).body.outcome).toBe(
+      'KEYWORD_HELP',
+    );
+    const sends = await until(
+      async () => sendsTo(appId),
+      (s) => s.length >= 2,
+    );
+    // One recipient's replies go out in the order they were queued.
+    const texts = sends.map((s: any) => s.message.text_message.text);
+    expect(texts).toHaveLength(2);
+    expect(texts[0]).toBe('Su solicitud de salida se ha cumplido.');
+    expect(texts[1]).toMatch(/^Responda DETENER/);
+    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+  });
+
+  it('a delivery repeated 10 times changes once, audits once, replies once', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    const payload = inbound(projectId, appId, 'STOP');
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => deliver(t.baseUrl, payload)),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(results.filter((r) => r.body.status === 'PROCESSED')).toHaveLength(1);
+    expect(results.filter((r) => r.body.status === 'DUPLICATE')).toHaveLength(9);
+    expect(await decision(base)).toBe('BLOCK');
+    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+    await until(
+      async () => sendsTo(appId),
+      (s) => s.length >= 1,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sendsTo(appId)).toHaveLength(1);
+  });
+
+  it('STOP then START delivered in reverse order ends opted in', async () => {
+    const { projectId, appId, base } = await configuredApp({ auto_reply: false });
+    const t0 = Date.now() - 60_000;
+    await deliver(
+      t.baseUrl,
+      inbound(projectId, appId, 'START', { eventTime: new Date(t0 + 10_000) }),
+    );
+    const late = await deliver(
+      t.baseUrl,
+      inbound(projectId, appId, 'STOP', { eventTime: new Date(t0) }),
+    );
+    expect(late.body.outcome).toBe('KEYWORD_OPT_OUT');
+    expect(await decision(base)).toBe('ALLOW');
+    const records = (await api.get(`${base}/identities/46732001122/audit-records`)).body
+      .audit_records;
+    expect(records.map((r: any) => r.outcome)).toEqual(['NO_CHANGE', 'SUPERSEDED']);
+    expect(await count('SELECT count(*) n FROM outbox_jobs WHERE app_id = $1', [appId])).toBe(0);
+  });
+
+  it('refuses bad signatures, stale timestamps and replayed nonces with 401, storing nothing', async () => {
+    const { projectId, appId } = await configuredApp();
+    const payload = inbound(projectId, appId, 'STOP');
+    const refused = [
+      await deliver(t.baseUrl, payload, { secret: 'wrong-secret-123' }),
+      await deliver(t.baseUrl, payload, { tamper: true }),
+      await deliver(t.baseUrl, payload, { secret: null }),
+      await deliver(t.baseUrl, payload, { timestamp: Math.floor(Date.now() / 1000) - 400 }),
+    ];
+    for (const r of refused) {
+      expect(r.status).toBe(401);
+      expect(r.body.error.status).toBe('UNAUTHENTICATED');
+    }
+    expect(
+      await count('SELECT count(*) n FROM webhook_deliveries WHERE app_id = $1', [appId]),
+    ).toBe(0);
+    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(0);
+
+    const nonce = `nonce-${randomBytes(8).toString('hex')}`;
+    expect((await deliver(t.baseUrl, payload, { nonce })).status).toBe(200);
+    const replay = await deliver(t.baseUrl, inbound(projectId, appId, 'START'), { nonce });
+    expect(replay.status).toBe(401);
+    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+  });
+
+  it('answers 404 for an unknown app, 400 for malformed or unknown payloads, 200 for other triggers', async () => {
+    const unknown = newApp();
+    expect(
+      (
+        await deliver(t.baseUrl, inbound(unknown.projectId, unknown.appId, 'STOP'), {
+          secret: null,
+        })
+      ).status,
+    ).toBe(404);
+    const { projectId, appId } = await configuredApp();
+    expect((await deliver(t.baseUrl, null, { raw: '{"app_id": "x", ' })).status).toBe(400);
+    expect(
+      (await deliver(t.baseUrl, { app_id: appId, project_id: projectId, hello: {} })).status,
+    ).toBe(400);
+    const other = await deliver(t.baseUrl, {
+      app_id: appId,
+      project_id: projectId,
+      accepted_time: new Date().toISOString(),
+      contact_create_notification: { contact: { id: 'c1' } },
+    });
+    expect(other).toEqual({
+      status: 200,
+      body: { status: 'IGNORED', trigger: 'CONTACT_CREATE', outcome: 'IGNORED_TRIGGER' },
+    });
+    expect(
+      await count('SELECT count(*) n FROM webhook_deliveries WHERE app_id = $1', [appId]),
+    ).toBe(0);
+    expect(
+      await count('SELECT count(*) n FROM webhook_deliveries WHERE app_id = $1', [unknown.appId]),
+    ).toBe(0);
+  });
+
+  it('applies OPT_OUT/OPT_IN notifications; FAILED ones are recorded only; refusals show up', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    const note = (key: string, status: string, requestId: string) => ({
+      app_id: appId,
+      project_id: projectId,
+      accepted_time: new Date().toISOString(),
+      [key]: {
+        channel: 'VIBERBM',
+        identity: '+46 73 200 11 22',
+        status,
+        request_id: requestId,
+        contact_id: '',
+      },
+    });
+    expect(
+      (await deliver(t.baseUrl, note('opt_out_notification', 'OPT_OUT_FAILED', 'r0'))).body.outcome,
+    ).toBe('STATUS_NOT_SUCCEEDED');
+    expect(await decision(base, '46732001122', 'CONTENT_UNKNOWN')).toBe('ALLOW');
+    expect(
+      (await deliver(t.baseUrl, note('opt_out_notification', 'OPT_OUT_SUCCEEDED', 'r1'))).body
+        .outcome,
+    ).toBe('OPTED_OUT');
+    expect(await decision(base, '46732001122', 'CONTENT_UNKNOWN')).toBe('BLOCK');
+    expect(
+      (await deliver(t.baseUrl, note('opt_out_notification', 'OPT_OUT_SUCCEEDED', 'r1'))).body
+        .status,
+    ).toBe('DUPLICATE');
+
+    const report = await deliver(t.baseUrl, {
+      app_id: appId,
+      project_id: projectId,
+      accepted_time: new Date().toISOString(),
+      message_delivery_report: {
+        message_id: 'out-1',
+        status: 'FAILED',
+        channel_identity: { channel: 'WHATSAPP', identity: '46732001122', app_id: '' },
+        reason: {
+          code: 'RECIPIENT_NOT_OPTED_IN',
+          description: 'x',
+          sub_code: 'UNSPECIFIED_SUB_CODE',
+        },
+      },
+    });
+    expect(report.body.outcome).toBe('RECIPIENT_REFUSED');
+    const events = (await api.get(`${base}/identities/46732001122/webhook-events`)).body
+      .webhook_events;
+    expect(events.map((e: any) => e.outcome)).toEqual(
+      expect.arrayContaining(['RECIPIENT_REFUSED', 'OPTED_OUT', 'STATUS_NOT_SUCCEEDED']),
+    );
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /consent_gate_webhook_deliveries_total\{trigger="MESSAGE_DELIVERY",outcome="RECIPIENT_REFUSED"\} [1-9]/,
+    );
+  });
+
+  it('retries the reply: the fake Sinch failing twice delivers it once, on the third try', async () => {
+    const { projectId, appId } = await configuredApp();
+    fake.failNext(2, 503);
+    await deliver(t.baseUrl, inbound(projectId, appId, 'STOP'));
+    const jobs = await until(
+      async () =>
+        (await api.get(`/v1/projects/${projectId}/apps/${appId}/reply-jobs`)).body.reply_jobs,
+      (j: any[]) => j.length === 1 && j[0].status === 'SENT',
+    );
+    expect(jobs[0]).toMatchObject({ status: 'SENT', attempts: 3 });
+    expect(sendsTo(appId)).toHaveLength(3);
+    expect(fake.accepted().filter((r) => (r.body as any).app_id === appId)).toHaveLength(1);
+  });
+});
+
+describe('Sinch webhook endpoint, database down', () => {
+  let t: TestApp;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const target = new URL(process.env.TEST_DATABASE_URL!);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    const viaProxy = new URL(target.toString());
+    viaProxy.port = String(await proxy.start());
+    t = await startTestApp({
+      DATABASE_URL: viaProxy.toString(),
+      DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      SETTINGS_CACHE_TTL_MS: '0',
+      OUTBOX_WORKER_ENABLED: 'false',
+    });
+  });
+  afterAll(async () => {
+    await t.close().catch(() => undefined);
+    await proxy.stop();
+  });
+
+  it('answers 503 so that Sinch retries, and processes the retry once the database is back', async () => {
+    const { projectId, appId, base } = newApp();
+    const api = new Api(t.baseUrl);
+    await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] });
+    const payload = inbound(projectId, appId, 'STOP');
+    proxy.cut();
+    const down = await deliver(t.baseUrl, payload);
+    expect(down.status).toBe(503);
+    proxy.restore();
+    const retry = await until(
+      () => deliver(t.baseUrl, payload),
+      (r) => r.status === 200,
+    );
+    expect(retry.body.status).toBe('PROCESSED');
+  });
+});
