@@ -27,6 +27,16 @@ export class BearerAuthenticator {
     keys.onRevocation(() => this.verified.clear());
   }
 
+  /**
+   * True when `header` carries a token verified within AUTH_CACHE_TTL_MS that has the scope:
+   * the hot path's way to skip a promise. False means "ask authenticate()", not "refused".
+   */
+  isCachedWithScope(header: string | undefined, required: Scope): boolean {
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
+    const hit = this.verified.get(header.slice(7));
+    return hit !== undefined && hit.until > Date.now() && hasScope(hit.principal, required);
+  }
+
   async authenticate(header: string | undefined, required: Scope): Promise<Principal> {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match)

@@ -10,6 +10,8 @@ import { ConsentService } from './consent.service.js';
 import { ContentType } from './domain/consent-types.js';
 import { CheckRequestDto } from './dto/native-consents.dto.js';
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** The route of ConsentsController.checkConsents, as Fastify knows it. */
 export const CHECK_ROUTE = '/v1/projects/:project_id/apps/:app_id/consents::check';
 
@@ -44,22 +46,24 @@ export class CheckFastPath implements OnModuleInit {
 
   private async answer(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
-      await this.authenticator.authenticate(req.headers.authorization, Scope.READ);
+      const authorization = req.headers.authorization;
+      if (!this.authenticator.isCachedWithScope(authorization, Scope.READ))
+        await this.authenticator.authenticate(authorization, Scope.READ);
       const params = AppParams.fromPlain(req.params);
       const dto = CheckRequestDto.fromPlain(req.body);
-      const contentType = dto.message_content_type ?? ContentType.CONTENT_UNKNOWN;
-      const { mode, results } = await this.consents.check(
+      const answer = await this.consents.check(
         { projectId: params.project_id, appId: params.app_id },
         dto.identities,
-        contentType,
+        dto.message_content_type ?? ContentType.CONTENT_UNKNOWN,
       );
-      await reply.send({ mode, message_content_type: contentType, results });
+      // Serialised by the answer itself: no result object per identity (see CheckAnswer.toJson).
+      await reply.header('content-type', JSON_CONTENT_TYPE).send(answer.toJson());
     } catch (e) {
       const error = toApiError(e, this.logger);
       for (const [name, value] of Object.entries(error.headers)) void reply.header(name, value);
       await reply
         .status(error.httpStatus)
-        .header('content-type', 'application/json; charset=utf-8')
+        .header('content-type', JSON_CONTENT_TYPE)
         .send(toErrorBody(error));
     }
   }

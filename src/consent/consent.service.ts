@@ -8,12 +8,12 @@ import { AuditRecordEntity } from '../audit/audit-record.entity.js';
 import { AppRef, SettingsService } from '../settings/settings.service.js';
 import { CallbackEmitter } from '../callbacks/callback-emitter.js';
 import { ConsentRepository, StateKey } from './consent.repository.js';
+import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
 import {
   ChangeAction,
   ContentType,
   ConsentMode,
-  Decision,
   ListType,
   Origin,
   Outcome,
@@ -57,13 +57,7 @@ export interface ChangeResult {
   optedOut: boolean;
 }
 
-export interface CheckResult {
-  identity: string;
-  decision: Decision;
-  opted_out: boolean;
-  lists: ListType[];
-  reason: string;
-}
+export type { CheckResult } from './domain/check-answer.js';
 
 const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 const MAX_EVIDENCE_BYTES = 16 * 1024;
@@ -250,14 +244,71 @@ export class ConsentService {
   /** The send decision for each identity, in the order asked. One query for the whole batch. */
   async check(
     app: AppRef,
-    rawIdentities: string[],
+    rawIdentities: readonly string[],
     contentType: ContentType,
-  ): Promise<{ mode: ConsentMode; results: CheckResult[] }> {
+  ): Promise<CheckAnswer> {
+    const identities = this.normalizeAll(rawIdentities);
+    // Only the lists that can stop this content type are fetched (see the decision matrix). The
+    // mode is nearly always cached: then the query is the only wait.
+    const lists = listsThatStop(contentType);
+    const cachedMode = this.settings.cachedModeOf(app);
+    let mode: ConsentMode;
+    let rows: { identity: string; list_type: ListType }[];
+    if (cachedMode !== undefined) {
+      mode = cachedMode;
+      rows = await this.consents.findOptOutLists(app.projectId, app.appId, identities, lists);
+    } else {
+      [mode, rows] = await Promise.all([
+        this.settings.modeOf(app),
+        this.consents.findOptOutLists(app.projectId, app.appId, identities, lists),
+      ]);
+    }
+    // A verdict depends only on the set of matched lists: decide once per distinct set and share
+    // it between results (a 10,000-identity check has at most four distinct sets).
+    const strategy = this.strategies.forMode(mode);
+    const decided = new Map<string, Verdict>();
+    const verdictFor = (matched: ListType[]): Verdict => {
+      const key = matched.join(',');
+      let verdict = decided.get(key);
+      if (!verdict) {
+        const v = strategy.decide({ contentType, matchedLists: matched });
+        verdict = {
+          decision: v.decision,
+          opted_out: matched.length > 0,
+          lists: matched,
+          reason: v.reason,
+        };
+        decided.set(key, verdict);
+      }
+      return verdict;
+    };
+    const none = verdictFor([]);
+    const verdicts = new Array<Verdict>(identities.length);
+    if (identities.length === 1) {
+      // The transactional send's check: no map needed.
+      verdicts[0] = rows.length === 0 ? none : verdictFor(rows.map((r) => r.list_type).sort());
+    } else {
+      const listsOf = new Map<string, ListType[]>();
+      for (const row of rows) {
+        const on = listsOf.get(row.identity);
+        if (on) on.push(row.list_type);
+        else listsOf.set(row.identity, [row.list_type]);
+      }
+      for (let i = 0; i < identities.length; i++) {
+        const on = listsOf.get(identities[i]!);
+        verdicts[i] = on ? verdictFor(on.length > 1 ? on.sort() : on) : none;
+      }
+    }
+    return new CheckAnswer(mode, contentType, identities, verdicts);
+  }
+
+  /** Normalises every identity; a 400 naming each bad one (at most 100) when any is invalid. */
+  private normalizeAll(rawIdentities: readonly string[]): string[] {
     const identities = new Array<string>(rawIdentities.length);
     const violations: FieldViolation[] = [];
     for (let i = 0; i < rawIdentities.length; i++) {
       try {
-        identities[i] = normalizeIdentity(rawIdentities[i]);
+        identities[i] = normalizeIdentity(rawIdentities[i]!);
       } catch (e) {
         if (!(e instanceof InvalidIdentityError)) throw e;
         if (violations.length < 100)
@@ -270,56 +321,7 @@ export class ConsentService {
         violations,
       );
     }
-    // Only the lists that can stop this content type are fetched (see the decision matrix).
-    const [mode, rows] = await Promise.all([
-      this.settings.modeOf(app),
-      this.consents.findOptOutLists(
-        app.projectId,
-        app.appId,
-        identities,
-        listsThatStop(contentType),
-      ),
-    ]);
-    const listsOf = new Map<string, ListType[]>();
-    for (const row of rows) {
-      const lists = listsOf.get(row.identity);
-      if (lists) lists.push(row.list_type);
-      else listsOf.set(row.identity, [row.list_type]);
-    }
-    // A verdict depends only on the set of matched lists: decide once per distinct set and share
-    // it between results (a 10,000-identity check has at most four distinct sets).
-    const strategy = this.strategies.forMode(mode);
-    const verdicts = new Map<string, Omit<CheckResult, 'identity'>>();
-    const verdictFor = (matched: ListType[]): Omit<CheckResult, 'identity'> => {
-      const key = matched.join(',');
-      let verdict = verdicts.get(key);
-      if (!verdict) {
-        const v = strategy.decide({ contentType, matchedLists: matched });
-        verdict = {
-          decision: v.decision,
-          opted_out: matched.length > 0,
-          lists: matched,
-          reason: v.reason,
-        };
-        verdicts.set(key, verdict);
-      }
-      return verdict;
-    };
-    const none = verdictFor([]);
-    const results = new Array<CheckResult>(identities.length);
-    for (let i = 0; i < identities.length; i++) {
-      const identity = identities[i]!;
-      const on = listsOf.get(identity);
-      const v = on ? verdictFor(on.length > 1 ? on.sort() : on) : none;
-      results[i] = {
-        identity,
-        decision: v.decision,
-        opted_out: v.opted_out,
-        lists: v.lists,
-        reason: v.reason,
-      };
-    }
-    return { mode, results };
+    return identities;
   }
 
   async identityState(app: AppRef, identity: string) {

@@ -37,6 +37,11 @@ export class SettingsService {
     this.changeListeners.push(listener);
   }
 
+  /** The app's mode when this instance has it cached, without waiting; else undefined. */
+  cachedModeOf(app: AppRef): ConsentMode | undefined {
+    return this.modeCache.get(`${app.projectId}\0${app.appId}`);
+  }
+
   /** The app's mode; cached per instance for SETTINGS_CACHE_TTL_MS. */
   async modeOf(app: AppRef): Promise<ConsentMode> {
     const key = `${app.projectId}\0${app.appId}`;

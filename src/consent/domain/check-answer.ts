@@ -1,0 +1,64 @@
+import { ConsentMode, ContentType, Decision, ListType } from './consent-types.js';
+
+/** What a check decides for one set of matched lists (shared by every identity with that set). */
+export interface Verdict {
+  decision: Decision;
+  opted_out: boolean;
+  lists: ListType[];
+  reason: string;
+}
+
+/** One identity's answer, as the API returns it. */
+export interface CheckResult extends Verdict {
+  identity: string;
+}
+
+/**
+ * The answer to a send check: the identities in the order asked, each with its (shared) verdict.
+ * A 10,000-identity check has at most a handful of distinct verdicts, so results are kept as two
+ * parallel arrays and only turned into objects, or JSON, when asked.
+ */
+export class CheckAnswer {
+  constructor(
+    readonly mode: ConsentMode,
+    readonly contentType: ContentType,
+    readonly identities: readonly string[],
+    readonly verdicts: readonly Verdict[],
+  ) {}
+
+  /** One object per identity, in the order asked. */
+  get results(): CheckResult[] {
+    const out = new Array<CheckResult>(this.identities.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = this.verdicts[i]!;
+      out[i] = {
+        identity: this.identities[i]!,
+        decision: v.decision,
+        opted_out: v.opted_out,
+        lists: v.lists,
+        reason: v.reason,
+      };
+    }
+    return out;
+  }
+
+  /**
+   * The response body, byte for byte what `JSON.stringify({ mode, message_content_type, results })`
+   * gives, built without a result object per identity: each distinct verdict is serialised once.
+   */
+  toJson(): string {
+    const tails = new Map<Verdict, string>();
+    let out = `{"mode":${JSON.stringify(this.mode)},"message_content_type":${JSON.stringify(this.contentType)},"results":[`;
+    for (let i = 0; i < this.identities.length; i++) {
+      const v = this.verdicts[i]!;
+      let tail = tails.get(v);
+      if (tail === undefined) {
+        // `{"decision":…}` without its opening brace: the rest of the result after its identity.
+        tail = `,${JSON.stringify({ decision: v.decision, opted_out: v.opted_out, lists: v.lists, reason: v.reason }).slice(1)}`;
+        tails.set(v, tail);
+      }
+      out += `${i === 0 ? '' : ','}{"identity":${JSON.stringify(this.identities[i])}${tail}`;
+    }
+    return `${out}]}`;
+  }
+}
