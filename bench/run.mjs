@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import {
   fmt,
@@ -130,47 +130,15 @@ const WEBHOOK_CHECK_PATH = `/v1/projects/${PROJECT_ID}/apps/${WEBHOOK_APP_ID}/co
 const ANALYZE_WEBHOOK_TABLES =
   'ANALYZE webhook_deliveries, webhook_nonces, consent_audit, bench_baseline_deliveries';
 
-// Variables the service reads: not inherited from the caller's shell, so that every run measures
-// the service's defaults plus what is set below.
-const SERVICE_ENV_KEYS = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'DATA_DIR',
-  'DATABASE_POOL_SIZE',
-  'DATABASE_CONNECT_TIMEOUT_MS',
-  'DATABASE_STATEMENT_TIMEOUT_MS',
-  'MIGRATIONS_RUN',
-  'ADMIN_API_KEY',
-  'TOKEN_SIGNING_SECRET',
-  'TOKEN_TTL_SECONDS',
-  'AUTH_CACHE_TTL_MS',
-  'SETTINGS_CACHE_TTL_MS',
-  'DEFAULT_MODE',
-  'BODY_LIMIT_BYTES',
-  'SWAGGER_ENABLED',
-  'LOG_LEVEL',
-  'LOG_HASH_SALT',
-  'SINCH_PROJECT_ID',
-  'SINCH_KEY_ID',
-  'SINCH_KEY_SECRET',
-  'SINCH_REGION',
-  'SINCH_CONVERSATION_URL',
-  'SINCH_AUTH_URL',
-  'WEBHOOK_TIMESTAMP_WINDOW_S',
-  'SINCH_TIMEOUT_MS',
-  'OUTBOX_WORKER_ENABLED',
-  'OUTBOX_POLL_INTERVAL_MS',
-  'OUTBOX_BATCH_SIZE',
-  'REPLY_RETRY_BASE_MS',
-  'REPLY_RETRY_MAX_MS',
-  'REPLY_GIVE_UP_AFTER_S',
-  'CALLBACK_RETRY_BASE_MS',
-  'CALLBACK_RETRY_MAX_MS',
-  'CALLBACK_GIVE_UP_AFTER_S',
-  'CALLBACK_TIMEOUT_MS',
-  'NODE_OPTIONS',
-];
+// Variables the service reads (its own list, from the build): not inherited from the caller's
+// shell, so that every run measures the service's defaults plus what is set below.
+const CONFIG_MODULE = path.join(ROOT, 'dist', 'src', 'config', 'app-config.js');
+if (!existsSync(CONFIG_MODULE)) {
+  console.error(`${CONFIG_MODULE} not found: build first (npm run build, or npm run bench)`);
+  process.exit(2);
+}
+const { configKeys } = await import(pathToFileURL(CONFIG_MODULE).href);
+const SERVICE_ENV_KEYS = [...configKeys(), 'NODE_OPTIONS'];
 for (const key of SERVICE_ENV_KEYS) delete process.env[key];
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig } from './app-config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, configKeys, loadConfig } from './app-config.js';
 
 describe('loadConfig', () => {
   it('applies documented defaults', () => {
@@ -33,5 +34,16 @@ describe('loadConfig', () => {
     expect(message).toContain('DEFAULT_MODE');
     expect(message).toContain('ADMIN_API_KEY');
     expect(message).not.toContain('short-secret');
+  });
+});
+
+describe('configKeys', () => {
+  it('names every variable loadConfig reads, and each is documented in the README table', () => {
+    const keys = configKeys();
+    expect(keys).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'ADMIN_API_KEY']));
+    expect(new Set(keys).size).toBe(keys.length);
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const undocumented = keys.filter((k) => !readme.includes(`| \`${k}\``));
+    expect(undocumented).toEqual([]);
   });
 });

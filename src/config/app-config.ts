@@ -245,6 +245,11 @@ const OPTIONAL_KEYS = [
   'SINCH_AUTH_URL',
 ];
 
+/** Every environment variable the service reads (for tools that must clear or document them). */
+export function configKeys(): string[] {
+  return Object.keys(new AppConfig()).concat(OPTIONAL_KEYS);
+}
+
 export class ConfigError extends Error {}
 
 function coerce(key: string, value: string): unknown {
@@ -263,7 +268,7 @@ function coerce(key: string, value: string): unknown {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const defaults = new AppConfig();
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(defaults).concat(OPTIONAL_KEYS)) {
+  for (const key of configKeys()) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = coerce(key, value);
   }
