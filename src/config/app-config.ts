@@ -247,7 +247,7 @@ const OPTIONAL_KEYS = [
 
 /** Every environment variable the service reads (for tools that must clear or document them). */
 export function configKeys(): string[] {
-  return Object.keys(new AppConfig()).concat(OPTIONAL_KEYS);
+  return [...new Set(Object.keys(new AppConfig()).concat(OPTIONAL_KEYS))];
 }
 
 export class ConfigError extends Error {}
@@ -266,7 +266,6 @@ function coerce(key: string, value: string): unknown {
 
 /** Reads and validates the configuration; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const defaults = new AppConfig();
   const raw: Record<string, unknown> = {};
   for (const key of configKeys()) {
     const value = env[key];
