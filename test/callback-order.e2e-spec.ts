@@ -260,8 +260,9 @@ describe('callback order and Retry-After', () => {
     receiver.failWhen(s.path, callbackOf('OPT_IN', x), 2, 503);
     await optIn(s.base, x);
     const [, x2] = await jobs(s.projectId);
-    await drive('a failed attempt of the second change', async () =>
-      (await job(x2!.id)).attempts >= 1 ? true : false,
+    await drive(
+      'a failed attempt of the second change',
+      async () => (await job(x2!.id)).attempts >= 1,
     );
 
     const res = await api.post(`${s.base}/callbacks/${s.id}/deliveries/${x1!.event_id}:redeliver`);
