@@ -5,88 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConversationCallbackWebhooks, validateWebhookSignature } from '@sinch/sdk-core';
 import { randomBytes } from 'node:crypto';
-import { createServer, IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { CallbackEmitter } from '../src/callbacks/callback-emitter.js';
 import { ListType } from '../src/consent/domain/consent-types.js';
+import { Receiver } from './callback-receiver.js';
 import { Api, newApp, startTestApp, TestApp } from './utils.js';
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  /** The raw body, exactly as received. */
-  body: string;
-  /** The status the receiver answered (0 while it holds the request). */
-  answered: number;
-}
-
-/** A callback receiver on 127.0.0.1 that records raw bodies and headers, and can misbehave. */
-class Receiver {
-  readonly received: Received[] = [];
-  private readonly failures = new Map<string, { remaining: number; status: number }>();
-  private readonly hanging = new Set<string>();
-  private readonly held: ServerResponse[] = [];
-  private server?: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const path = req.url ?? '/';
-        const rec: Received = {
-          path,
-          headers: req.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-          answered: 0,
-        };
-        this.received.push(rec);
-        if (this.hanging.has(path)) {
-          this.held.push(res);
-          return;
-        }
-        const plan = this.failures.get(path);
-        if (plan && plan.remaining > 0) {
-          plan.remaining--;
-          rec.answered = plan.status;
-          res.writeHead(plan.status, { 'content-type': 'application/json' });
-          res.end('{"error":"nope"}');
-          return;
-        }
-        rec.answered = 200;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  /** A fresh path on this receiver (one per subscription keeps tests apart). */
-  path(): string {
-    return `/hooks/${randomBytes(5).toString('hex')}`;
-  }
-
-  failNext(path: string, times: number, status: number): void {
-    this.failures.set(path, { remaining: times, status });
-  }
-
-  hang(path: string): void {
-    this.hanging.add(path);
-  }
-
-  at(path: string): Received[] {
-    return this.received.filter((r) => r.path === path);
-  }
-
-  async stop(): Promise<void> {
-    for (const res of this.held) res.destroy();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -12,7 +12,8 @@
 //   with app_id, recipient and message (else 400 INVALID_ARGUMENT). Answers 200
 //   { message_id, accepted_time }.
 // Failure injection (failNext, failNextWithReset, stallNext, failNextToken[WithReset]) is consumed in order, before
-// any check, and is recorded like any other request.
+// any check, and is recorded like any other request. failFor(identity, ...) injects failures for
+// the messages:send requests to one recipient only (consumed before the general ones).
 import { randomBytes } from 'node:crypto';
 import {
   createServer,
@@ -52,7 +53,9 @@ export interface RecordedSend {
 }
 
 type Injected =
-  { kind: 'status'; status: number; body?: unknown } | { kind: 'reset' } | { kind: 'stall' };
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'reset' }
+  | { kind: 'stall' };
 
 const RPC_STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
@@ -105,6 +108,7 @@ export class FakeSinch {
   private readonly issued: string[] = [];
   private readonly rejected = new Set<string>();
   private readonly sendFailures: Injected[] = [];
+  private readonly recipientFailures = new Map<string, Injected[]>();
   private readonly tokenFailures: Injected[] = [];
   private tokenCounter = 0;
 
@@ -159,9 +163,25 @@ export class FakeSinch {
     return [...this.issued];
   }
 
-  /** The next n messages:send requests answer `status` (Sinch's error shape unless body given). */
-  failNext(n: number, status = 503, body?: unknown): void {
-    for (let i = 0; i < n; i++) this.sendFailures.push({ kind: 'status', status, body });
+  /**
+   * The next n messages:send requests answer `status` (Sinch's error shape unless body given),
+   * with extra response `headers` (e.g. Retry-After) if given.
+   */
+  failNext(n: number, status = 503, body?: unknown, headers?: Record<string, string>): void {
+    for (let i = 0; i < n; i++) this.sendFailures.push({ kind: 'status', status, body, headers });
+  }
+
+  /** Like failNext, for the next n messages:send requests to this recipient identity only. */
+  failFor(
+    identity: string,
+    n: number,
+    status = 503,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): void {
+    const queue = this.recipientFailures.get(identity) ?? [];
+    for (let i = 0; i < n; i++) queue.push({ kind: 'status', status, body, headers });
+    this.recipientFailures.set(identity, queue);
   }
 
   /** The next n messages:send requests get their socket destroyed: a network error. */
@@ -175,8 +195,8 @@ export class FakeSinch {
   }
 
   /** The next n token requests answer `status` (OAuth2 error body unless body given). */
-  failNextToken(n: number, status = 503, body?: unknown): void {
-    for (let i = 0; i < n; i++) this.tokenFailures.push({ kind: 'status', status, body });
+  failNextToken(n: number, status = 503, body?: unknown, headers?: Record<string, string>): void {
+    for (let i = 0; i < n; i++) this.tokenFailures.push({ kind: 'status', status, body, headers });
   }
 
   /** The next n token requests get their socket destroyed: a network error. */
@@ -194,6 +214,7 @@ export class FakeSinch {
     this.requests.length = 0;
     this.issued.length = 0;
     this.sendFailures.length = 0;
+    this.recipientFailures.clear();
     this.tokenFailures.length = 0;
   }
 
@@ -230,7 +251,11 @@ export class FakeSinch {
       const injected = this.tokenFailures.shift();
       if (injected?.kind === 'reset') return reset();
       if (injected?.kind === 'status') {
-        return answer(injected.status, injected.body ?? { error: 'temporarily_unavailable' });
+        return answer(
+          injected.status,
+          injected.body ?? { error: 'temporarily_unavailable' },
+          injected.headers,
+        );
       }
       return this.issueToken(req, record, answer);
     }
@@ -240,13 +265,17 @@ export class FakeSinch {
       if (record.method !== 'POST') {
         return answer(405, sinchError(405, 'Method not allowed', 'UNIMPLEMENTED'));
       }
-      const injected = this.sendFailures.shift();
+      const recipient = (record.body as RecordedSend | undefined)?.recipient?.identified_by
+        ?.channel_identities?.[0]?.identity;
+      const forRecipient = recipient ? this.recipientFailures.get(recipient) : undefined;
+      const injected = forRecipient?.shift() ?? this.sendFailures.shift();
       if (injected?.kind === 'reset') return reset();
       if (injected?.kind === 'stall') return;
       if (injected) {
         return answer(
           injected.status,
           injected.body ?? sinchError(injected.status, 'Injected failure (FakeSinch)'),
+          injected.headers,
         );
       }
       const auth = this.checkBearer(req.headers.authorization);

@@ -323,6 +323,103 @@ describe('reply outbox', () => {
     }
   });
 
+  it("one recipient's replies go out in order, across retries; another recipient's do not wait", async () => {
+    const app = newApp();
+    const a = replyPayload({ action: 'OPT_OUT' });
+    fake.failFor(a.identity, 2, 503);
+    const a1 = await enqueue(app, a);
+    // The same recipient, spelt another way: one ordering key.
+    const a2 = await enqueue(app, replyPayload({ identity: `+${a.identity}`, action: 'HELP' }));
+    const b1 = await enqueue(app, replyPayload());
+    const keys: { id: string; ordering_key: string }[] = await ds.query(
+      `SELECT id::text AS id, ordering_key FROM outbox_jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [[a1, a2, b1]],
+    );
+    expect(keys[0]!.ordering_key).toMatch(/^[0-9a-f]{64}$/);
+    expect(keys[1]!.ordering_key).toBe(keys[0]!.ordering_key);
+    expect(keys[2]!.ordering_key).not.toBe(keys[0]!.ordering_key);
+
+    // b's reply goes out while a's first one is failing; a's second one waits.
+    await waitFor(
+      "b's reply to be SENT",
+      async () => (await job(b1))?.status === 'SENT',
+      10_000,
+      worker,
+    );
+    expect(await job(a2)).toMatchObject({ status: 'PENDING', attempts: 0 });
+    expect(sendsFor(a2)).toHaveLength(0);
+
+    await waitFor(
+      "a's second reply to be SENT",
+      async () => (await job(a2))?.status === 'SENT',
+      10_000,
+      worker,
+    );
+    expect(await job(a1)).toMatchObject({ status: 'SENT', attempts: 3 });
+    expect(await job(a2)).toMatchObject({ status: 'SENT', attempts: 1 });
+    // In the order Sinch received them: a1 three times (503, 503, 200), then a2; b1 before a1's
+    // success.
+    const order = fake
+      .sends()
+      .map((s) => s.correlation_id)
+      .filter((id) => id === a1 || id === a2 || id === b1);
+    expect(order.filter((id) => id !== b1)).toEqual([a1, a1, a1, a2]);
+    expect(order.indexOf(b1)).toBeLessThan(order.lastIndexOf(a1));
+    const accepted = fake.accepted().map((r) => (r.body as RecordedSend).correlation_id);
+    expect(accepted.indexOf(a1)).toBeLessThan(accepted.indexOf(a2));
+  });
+
+  it('a reply that fails for good (400) releases the next reply to that recipient', async () => {
+    const app = newApp();
+    const a = replyPayload();
+    fake.failFor(a.identity, 1, 400);
+    const a1 = await enqueue(app, a);
+    const a2 = await enqueue(app, replyPayload({ identity: a.identity, action: 'HELP' }));
+    await waitFor(
+      "a's second reply to be SENT",
+      async () => (await job(a2))?.status === 'SENT',
+      10_000,
+      worker,
+    );
+    expect(await job(a1)).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(sendsFor(a1)).toHaveLength(1);
+    expect(sendsFor(a2)).toHaveLength(1);
+  });
+
+  it("a 429 with Retry-After: 2 moves the reply's next attempt at least 2 s after the failure", async () => {
+    const app = newApp();
+    const a = replyPayload();
+    fake.failFor(a.identity, 1, 429, undefined, { 'Retry-After': '2' });
+    const id = await enqueue(app, a);
+    const dbNow = async (): Promise<number> => {
+      const rows: { now: Date }[] = await ds.query('SELECT now() AS now');
+      return rows[0]!.now.getTime();
+    };
+    const before = await dbNow();
+    await waitFor('the 429', async () => (await job(id))!.attempts >= 1, 10_000, worker);
+    const after = await dbNow();
+    const failed = (await job(id))!;
+    expect(failed.status).toBe('PENDING');
+    expect(failed.last_error).toContain('HTTP 429');
+    expect(failed.last_error).toContain('Retry-After 2 s');
+    // The failure was recorded between `before` and `after`, with the retry 2 s after it (the
+    // backoff alone would be ~50 ms).
+    expect(failed.next_attempt_at.getTime()).toBeGreaterThanOrEqual(before + 2000);
+    expect(failed.next_attempt_at.getTime()).toBeLessThanOrEqual(after + 2000);
+
+    const sent = await waitFor(
+      'the reply to be SENT',
+      async () => {
+        const r = await job(id);
+        return r?.status === 'SENT' && r;
+      },
+      10_000,
+      worker,
+    );
+    expect(sent.attempts).toBe(2);
+    expect(sendsFor(id)).toHaveLength(2);
+  });
+
   it('lists reply jobs newest first, with statuses and never the text', async () => {
     const api = new Api(t.baseUrl);
     const app = newApp();

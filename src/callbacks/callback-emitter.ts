@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
+import { callbackOrderingKey } from '../outbox/ordering-key.js';
 import { OutboxRepository } from '../outbox/outbox.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
 import type { CallbackEvent } from './callback-events.js';
@@ -15,6 +16,10 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * send): for every subscription of the app whose triggers include the event's, it writes one
  * outbox job (kind CALLBACK) carrying the exact body to send. Nothing is sent unless the
  * transaction commits, and nothing is sent here: the CallbackWorker delivers.
+ *
+ * Each job is ordered by (subscription, identity) (callbackOrderingKey): one subscription's
+ * callbacks about one identity are delivered one at a time, in the order they were queued (which
+ * is also `sequence` order); other subscriptions and other identities are not held back.
  *
  * An app's subscriptions (ids and triggers only) are cached per instance for
  * SETTINGS_CACHE_TTL_MS, dropped at once on this instance when they change here; other
@@ -61,6 +66,7 @@ export class CallbackEmitter {
         appId: app.appId,
         payload,
         giveUpAfterS: this.config.CALLBACK_GIVE_UP_AFTER_S,
+        orderingKey: callbackOrderingKey(s.id, event.identity),
       });
     }
   }

@@ -196,7 +196,14 @@ describe('sendCallback', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         seen.push({ body: Buffer.concat(chunks).toString(), headers: req.headers });
-        res.writeHead(status, status === 302 ? { location: 'http://example.com/' } : {});
+        res.writeHead(
+          status,
+          status === 302
+            ? { location: 'http://example.com/' }
+            : status === 429 || status === 500
+              ? { 'retry-after': '3' }
+              : {},
+        );
         res.end('x'.repeat(10_000));
       });
     });
@@ -219,6 +226,17 @@ describe('sendCallback', () => {
         status: 503,
         error: 'HTTP 503 (retryable)',
       });
+      status = 429;
+      expect(await sendCallback(url, headers, '{}', 2000)).toMatchObject({
+        ok: false,
+        retryable: true,
+        status: 429,
+        error: 'HTTP 429 (retryable)',
+        retryAfterMs: 3000,
+      });
+      // Retry-After counts on 429 and 503 only.
+      status = 500;
+      expect(await sendCallback(url, headers, '{}', 2000)).not.toHaveProperty('retryAfterMs');
       status = 404;
       expect(await sendCallback(url, headers, '{}', 2000)).toMatchObject({
         ok: false,
@@ -232,7 +250,7 @@ describe('sendCallback', () => {
         status: 302,
         error: 'HTTP 302 (redirect not followed)',
       });
-      expect(seen).toHaveLength(4);
+      expect(seen).toHaveLength(6);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -304,6 +322,41 @@ describe('retries', () => {
         retry,
       ),
     ).toEqual({ outcome: 'GAVE_UP', error: 'HTTP 400' });
+  });
+
+  it("waits for the target's Retry-After when longer than the backoff, within the maximum", () => {
+    const now = Date.parse('2026-11-22T10:00:00Z');
+    const later = new Date(now + 86_400_000);
+    const failed429 = (retryAfterMs?: number) => ({
+      ok: false as const,
+      retryable: true,
+      status: 429,
+      error: 'HTTP 429 (retryable)',
+      durationMs: 5,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+    expect(decideAttempt(failed429(120_000), 1, later, now, retry, mid)).toEqual({
+      outcome: 'RETRYING',
+      delayMs: 120_000,
+      error: 'HTTP 429 (retryable); Retry-After 120 s',
+    });
+    // A shorter Retry-After does not make the backoff shorter.
+    expect(decideAttempt(failed429(2000), 2, later, now, retry, mid)).toEqual({
+      outcome: 'RETRYING',
+      delayMs: 10_000,
+      error: 'HTTP 429 (retryable)',
+    });
+    // Beyond CALLBACK_RETRY_MAX_MS: ignored.
+    expect(decideAttempt(failed429(3_600_001), 1, later, now, retry, mid)).toMatchObject({
+      outcome: 'RETRYING',
+      delayMs: 5000,
+    });
+    // A Retry-After past give_up_at: no attempt can honour it, give up.
+    expect(decideAttempt(failed429(60_000), 1, new Date(now + 30_000), now, retry, mid)).toEqual({
+      outcome: 'GAVE_UP',
+      error:
+        'HTTP 429 (retryable); Retry-After 60 s; given up: not delivered within CALLBACK_GIVE_UP_AFTER_S',
+    });
   });
 
   it('leases one attempt plus a margin', () => {

@@ -11,6 +11,7 @@
 // - signature: x-sinch-webhook-signature = base64(HMAC-SHA256(secret, body + "." + nonce + "." +
 //   timestamp)); the SDK compares it with the body string exactly as received.
 import { randomBytes } from 'node:crypto';
+import { retryAfterOf } from '../common/retry-after.js';
 import type { AppRef } from '../settings/settings.service.js';
 import { computeSignature } from '../webhooks/domain/signature.js';
 import type { CallbackEvent, ConsentChangedEvent, SendGateEvent } from './callback-events.js';
@@ -150,6 +151,8 @@ export type AttemptResult =
       /** Short, without the URL, the secret or the body. */
       error: string;
       durationMs: number;
+      /** The wait a 429 or 503 asked for in its Retry-After header, in ms from the answer. */
+      retryAfterMs?: number;
     };
 
 /**
@@ -181,8 +184,8 @@ export function describeNetworkError(e: unknown, timeoutMs: number): string {
 }
 
 /**
- * POSTs one signed callback. Never throws. The response body is not read (only its status
- * matters), and redirects are not followed.
+ * POSTs one signed callback. Never throws. The response body is not read (only its status and a
+ * 429's or 503's Retry-After header matter), and redirects are not followed.
  */
 export async function sendCallback(
   url: string,
@@ -215,6 +218,7 @@ export async function sendCallback(
   await res.body?.cancel().catch(() => undefined);
   const verdict = classifyStatus(res.status);
   if (verdict === 'SUCCEEDED') return { ok: true, status: res.status, durationMs };
+  const retryAfterMs = retryAfterOf(res.status, res.headers.get('retry-after'), Date.now());
   const reason =
     res.status >= 300 && res.status < 400
       ? 'redirect not followed'
@@ -227,6 +231,7 @@ export async function sendCallback(
     status: res.status,
     error: `HTTP ${res.status} (${reason})`,
     durationMs,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
+import { honourRetryAfter } from '../common/retry-after.js';
 import { AppConfig } from '../config/app-config.js';
 import { OutboxStatus } from '../outbox/outbox-job.entity.js';
 import { ClaimedJob, OutboxRepository } from '../outbox/outbox.repository.js';
@@ -51,6 +52,8 @@ export interface AttemptDecision {
 /**
  * The outcome of an attempt: SUCCEEDED on 2xx; RETRYING on a retryable failure (network error,
  * timeout, 429, 5xx) when the next attempt still falls before give_up_at; GAVE_UP otherwise.
+ * The next attempt comes after the backoff, or after the target's Retry-After (429, 503) when
+ * that is longer and at most `retry.maxMs` (a longer one is ignored).
  */
 export function decideAttempt(
   result: AttemptResult,
@@ -62,14 +65,19 @@ export function decideAttempt(
 ): AttemptDecision {
   if (result.ok) return { outcome: 'SUCCEEDED', error: null };
   if (!result.retryable) return { outcome: 'GAVE_UP', error: result.error };
-  const delayMs = callbackRetryDelayMs(attempts, retry.baseMs, retry.maxMs, random);
+  const backoffMs = callbackRetryDelayMs(attempts, retry.baseMs, retry.maxMs, random);
+  const delayMs = honourRetryAfter(backoffMs, result.retryAfterMs, retry.maxMs);
+  const error =
+    delayMs > backoffMs
+      ? `${result.error}; Retry-After ${Math.ceil(delayMs / 1000)} s`
+      : result.error;
   if (nowMs + delayMs >= giveUpAt.getTime()) {
     return {
       outcome: 'GAVE_UP',
-      error: `${result.error}; given up: not delivered within CALLBACK_GIVE_UP_AFTER_S`,
+      error: `${error}; given up: not delivered within CALLBACK_GIVE_UP_AFTER_S`,
     };
   }
-  return { outcome: 'RETRYING', delayMs, error: result.error };
+  return { outcome: 'RETRYING', delayMs, error };
 }
 
 function parsePayload(raw: unknown): CallbackJobPayload | null {
@@ -87,13 +95,17 @@ function parsePayload(raw: unknown): CallbackJobPayload | null {
  * signed with their secrets. Its own poll loop (same OUTBOX_WORKER_ENABLED,
  * OUTBOX_POLL_INTERVAL_MS and OUTBOX_BATCH_SIZE as the reply worker), so a slow target never
  * delays confirmation replies; the claimed jobs of a batch are sent in parallel, each bounded by
- * CALLBACK_TIMEOUT_MS. Nothing here runs on a request path.
+ * CALLBACK_TIMEOUT_MS. Nothing here runs on a request path. A batch never holds two callbacks of
+ * one subscription about one identity: those are claimed one at a time, in order (see
+ * OutboxRepository.claimDue and callbackOrderingKey), so an event is not attempted before the
+ * one queued before it was delivered or given up.
  *
  * Each attempt is recorded in callback_deliveries, in the same transaction as the job's new state
  * (fenced by the claim's attempt number):
  * - 2xx: SUCCEEDED, job SENT;
  * - network error, timeout, 429, 5xx: RETRYING, job due again after 5 s (CALLBACK_RETRY_BASE_MS)
- *   doubling up to CALLBACK_RETRY_MAX_MS; GAVE_UP (job FAILED) once the next attempt would fall
+ *   doubling up to CALLBACK_RETRY_MAX_MS, or after a 429's / 503's Retry-After when longer (and
+ *   not beyond CALLBACK_RETRY_MAX_MS); GAVE_UP (job FAILED) once the next attempt would fall
  *   after CALLBACK_GIVE_UP_AFTER_S;
  * - any other answer (other 4xx, 3xx): GAVE_UP at once.
  * The target URL and the secret are read when sending (an update applies to queued callbacks); a

@@ -43,7 +43,7 @@ export class CallbacksController {
   @RequireScope(Scope.ADMIN)
   @ApiOperation({
     summary: 'Subscribe a URL to callbacks',
-    description: `Each event with one of the triggers is POSTed to target_url in Sinch's callback envelope (opt_in_notification, opt_out_notification, or consent_gate_send_notification), signed with the secret in Sinch's scheme (x-sinch-webhook-signature, -nonce, -timestamp, -algorithm), so the official Sinch SDK's validateWebhookSignature verifies it. Delivery is at least once, retried on network errors, timeouts, 429 and 5xx (5 s doubling up to CALLBACK_RETRY_MAX_MS, for CALLBACK_GIVE_UP_AFTER_S); any other 4xx gives up at once. Every payload carries event_time and a sequence number to order by. At most ${MAX_CALLBACKS_PER_APP} subscriptions per app.`,
+    description: `Each event with one of the triggers is POSTed to target_url in Sinch's callback envelope (opt_in_notification, opt_out_notification, or consent_gate_send_notification), signed with the secret in Sinch's scheme (x-sinch-webhook-signature, -nonce, -timestamp, -algorithm), so the official Sinch SDK's validateWebhookSignature verifies it. Delivery is at least once, retried on network errors, timeouts, 429 and 5xx (5 s doubling up to CALLBACK_RETRY_MAX_MS, or after the target's Retry-After on a 429 or 503 when that is longer and within CALLBACK_RETRY_MAX_MS, for CALLBACK_GIVE_UP_AFTER_S); any other 4xx gives up at once. Order: this subscription's callbacks about one identity are delivered one at a time, in the order of the events, each only after the one before it was delivered or given up (a callback being retried holds back the later ones about that identity, for this subscription only; other identities and other subscriptions go on). Every payload also carries event_time and a sequence number (increasing with every event) to order by, since delivery is at least once and a redelivery repeats an old event. At most ${MAX_CALLBACKS_PER_APP} subscriptions per app.`,
   })
   @ApiCreatedResponse({ type: CallbackDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
@@ -129,7 +129,7 @@ export class CallbacksController {
   @ApiOperation({
     summary: 'Send an event to this subscription again',
     description:
-      'Queues the exact body of the event (same event id, sequence and times; signed afresh) as a new job with its own retries. The event must have at least one recorded attempt for this subscription, else 404.',
+      "Queues the exact body of the event (same event id, sequence and times; signed afresh) as a new job with its own retries. It takes its place at the end of the identity's queue for this subscription: it is sent after the callbacks about that identity already queued, and later ones wait for it. The event must have at least one recorded attempt for this subscription, else 404.",
   })
   @ApiAcceptedResponse({ type: RedeliverResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })

@@ -135,6 +135,11 @@ export class CallbacksService {
    * window) for the same subscription. The body is identical (same event id and sequence), so a
    * receiver that deduplicates by request_id / event_id sees a repeat. 404 unless an attempt of
    * the event was recorded for this subscription.
+   *
+   * The new job keeps the original's ordering key (subscription + identity) and, being the newest
+   * job of that key, takes its place at the end of the key's queue: it goes out after every
+   * callback about the identity already queued for this subscription, and later events wait for
+   * it. Its body keeps its original sequence, so a receiver ordering by sequence sees an old one.
    */
   async redeliver(app: AppRef, id: string, eventId: string): Promise<RedeliverResponseDto> {
     await this.mustFind(app, id);
@@ -167,6 +172,7 @@ export class CallbacksService {
         appId: app.appId,
         payload,
         giveUpAfterS: this.config.CALLBACK_GIVE_UP_AFTER_S,
+        orderingKey: job.ordering_key,
       }),
     );
     this.logger.log(

@@ -9,6 +9,7 @@ export enum OutboxStatus {
 /** A durable job written in the same transaction as the change that caused it. */
 @Entity({ name: 'outbox_jobs' })
 @Index('outbox_jobs_due_idx', ['next_attempt_at'], { where: `status = 'PENDING'` })
+@Index('outbox_jobs_ordering_idx', ['ordering_key', 'id'], { where: `status = 'PENDING'` })
 @Check('outbox_jobs_status_check', `status IN ('PENDING', 'SENT', 'FAILED')`)
 export class OutboxJobEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
@@ -25,6 +26,13 @@ export class OutboxJobEntity {
 
   @Column({ type: 'jsonb' })
   payload: unknown;
+
+  /**
+   * Jobs with the same key are done strictly one after another, oldest (smallest id) first; null:
+   * no order. A hash (see orderingKey), never an identity in clear.
+   */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  ordering_key: string | null;
 
   @Column({ type: 'varchar', length: 16, default: OutboxStatus.PENDING })
   status: OutboxStatus;

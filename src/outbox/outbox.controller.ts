@@ -18,7 +18,7 @@ export class OutboxController {
   @ApiOperation({
     summary: "An app's confirmation replies and their delivery state, newest first, paged",
     description:
-      'Each keyword that changes consent (or asks for HELP) queues one reply, sent by the outbox worker with retries until REPLY_GIVE_UP_AFTER_S. The reply text is not returned.',
+      "Each keyword that changes consent (or asks for HELP) queues one reply, sent by the outbox worker with retries until REPLY_GIVE_UP_AFTER_S (honouring Sinch's Retry-After on a 429 or 503). One recipient's replies (app, channel, identity) are sent one at a time in the order they were queued: a reply waits while an earlier one to the same recipient is PENDING. The reply text is not returned.",
   })
   @ApiOkResponse({ type: ReplyJobPageResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })

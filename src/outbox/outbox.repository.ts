@@ -4,6 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { OutboxStatus } from './outbox-job.entity.js';
+import { replyOrderingKey } from './ordering-key.js';
 
 /** outbox_jobs.kind of a confirmation reply sent through Sinch messages:send. */
 export const SINCH_REPLY = 'SINCH_REPLY';
@@ -72,6 +73,12 @@ export interface NewOutboxJob {
   payload: unknown;
   /** The job is given up (FAILED) if not done this many seconds after it is queued. */
   giveUpAfterS: number;
+  /**
+   * Jobs with the same key are done one at a time, oldest first: a job is not attempted while an
+   * older job with its key is PENDING (being attempted or waiting for a retry). Absent or null:
+   * no order. See ordering-key.ts.
+   */
+  orderingKey?: string | null;
 }
 
 /**
@@ -101,6 +108,8 @@ export class OutboxRepository {
   /**
    * Queues a confirmation reply inside the caller's transaction (PENDING, due now, given up
    * REPLY_GIVE_UP_AFTER_S from now). Returns the job id. Nothing is sent unless `tx` commits.
+   * Replies to one recipient (project, app, channel, normalised identity) are sent one at a
+   * time, in the order they were queued.
    */
   async enqueueReply(
     tx: EntityManager,
@@ -122,6 +131,7 @@ export class OutboxRepository {
       appId: job.appId,
       payload,
       giveUpAfterS: this.config.REPLY_GIVE_UP_AFTER_S,
+      orderingKey: replyOrderingKey(job.projectId, job.appId, p.channel, p.identity),
     });
   }
 
@@ -131,10 +141,17 @@ export class OutboxRepository {
    */
   async enqueue(tx: EntityManager, job: NewOutboxJob): Promise<string> {
     const rows: { id: string }[] = await tx.query(
-      `INSERT INTO outbox_jobs (kind, project_id, app_id, payload, status, give_up_at)
-       VALUES ($1, $2, $3, $4::jsonb, 'PENDING', now() + make_interval(secs => $5::int))
+      `INSERT INTO outbox_jobs (kind, project_id, app_id, payload, status, give_up_at, ordering_key)
+       VALUES ($1, $2, $3, $4::jsonb, 'PENDING', now() + make_interval(secs => $5::int), $6)
        RETURNING id`,
-      [job.kind, job.projectId, job.appId, JSON.stringify(job.payload), job.giveUpAfterS],
+      [
+        job.kind,
+        job.projectId,
+        job.appId,
+        JSON.stringify(job.payload),
+        job.giveUpAfterS,
+        job.orderingKey ?? null,
+      ],
     );
     return String(rows[0]!.id);
   }
@@ -150,6 +167,14 @@ export class OutboxRepository {
    * for), their attempt is counted and their next_attempt_at moves `leaseMs` ahead, so no other
    * worker takes them until the lease ends. Jobs already past give_up_at are marked FAILED in the
    * same statement (returned with `expired`) instead of being attempted.
+   *
+   * Head of line: a job with an ordering_key is claimed only when no older job (smaller id) with
+   * the same key is PENDING, whether that one is being attempted (its lease) or waits for a retry.
+   * So one key's jobs are done strictly one after another, and a claim holds at most one job per
+   * key; the next job of a key becomes claimable once the one before it is SENT or FAILED (given
+   * up, cancelled, or expired here: an expired head releases its successor for the next claim).
+   * The check is one probe of outbox_jobs_ordering_idx per candidate. It reads the statement's
+   * snapshot, so a successor can only be claimed after the commit that finished its predecessor.
    */
   async claimDue(
     kind: string,
@@ -159,12 +184,17 @@ export class OutboxRepository {
   ): Promise<ClaimedJob[]> {
     const { rows } = await this.pool.query<ClaimedJob>(
       `WITH due AS (
-         SELECT id, give_up_at <= now() AS expired
-           FROM outbox_jobs
-          WHERE status = 'PENDING' AND next_attempt_at <= now() AND kind = $1
-          ORDER BY next_attempt_at, id
+         SELECT c.id, c.give_up_at <= now() AS expired
+           FROM outbox_jobs c
+          WHERE c.status = 'PENDING' AND c.next_attempt_at <= now() AND c.kind = $1
+            AND (c.ordering_key IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM outbox_jobs older
+                   WHERE older.ordering_key = c.ordering_key
+                     AND older.status = 'PENDING'
+                     AND older.id < c.id))
+          ORDER BY c.next_attempt_at, c.id
           LIMIT $2
-          FOR UPDATE SKIP LOCKED
+          FOR UPDATE OF c SKIP LOCKED
        )
        UPDATE outbox_jobs j
           SET attempts = CASE WHEN due.expired THEN j.attempts ELSE j.attempts + 1 END,
@@ -237,13 +267,14 @@ export class OutboxRepository {
     return rows[0]?.status ?? null;
   }
 
-  /** A job's kind, app and payload, or null when there is no job with this id. */
+  /** A job's kind, app, payload and ordering key, or null when there is no job with this id. */
   async findJob(id: string): Promise<{
     id: string;
     kind: string;
     project_id: string;
     app_id: string;
     payload: unknown;
+    ordering_key: string | null;
   } | null> {
     const { rows } = await this.pool.query<{
       id: string;
@@ -251,7 +282,11 @@ export class OutboxRepository {
       project_id: string;
       app_id: string;
       payload: unknown;
-    }>(`SELECT id, kind, project_id, app_id, payload FROM outbox_jobs WHERE id = $1`, [id]);
+      ordering_key: string | null;
+    }>(
+      `SELECT id, kind, project_id, app_id, payload, ordering_key FROM outbox_jobs WHERE id = $1`,
+      [id],
+    );
     const row = rows[0];
     return row ? { ...row, id: String(row.id) } : null;
   }

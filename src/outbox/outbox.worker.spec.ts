@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ClaimedJob } from './outbox.repository.js';
-import { inRecipientOrder, leaseMs, replyRetryDelayMs, safeJobError } from './outbox.worker.js';
+import { leaseMs, replyRetryDelayMs, safeJobError } from './outbox.worker.js';
 
 describe('replyRetryDelayMs', () => {
   const mid = () => 0.5; // no jitter
@@ -33,43 +32,5 @@ describe('safeJobError', () => {
     });
     expect(out).toBe('HTTP 400: bad "[redacted]" for [redacted]');
     expect(safeJobError('x'.repeat(900), { text: 'abcd', identity: 'efgh' })).toHaveLength(500);
-  });
-});
-
-describe('inRecipientOrder', () => {
-  const job = (id: string, identity: string, app = 'app'): ClaimedJob => ({
-    id,
-    kind: 'SINCH_REPLY',
-    project_id: 'p',
-    app_id: app,
-    payload: {
-      channel: 'SMS',
-      identity,
-      text: 't',
-      inbound_message_id: 'm',
-      action: 'OPT_OUT',
-      language: 'en',
-    },
-    attempts: 1,
-    give_up_at: new Date(),
-    last_error: null,
-    expired: false,
-  });
-
-  it('groups by app and recipient, each group oldest first (ids compared as numbers)', () => {
-    const groups = inRecipientOrder([
-      job('10', 'a'),
-      job('9', 'b'),
-      job('2', 'a'),
-      job('11', 'a', 'other'),
-      job('100', 'a'),
-    ]);
-    expect(groups.map((g) => g.map((j) => j.id))).toEqual([['2', '10', '100'], ['9'], ['11']]);
-  });
-
-  it('keeps a job with an unreadable payload on its own', () => {
-    const broken = { ...job('3', 'a'), payload: 'nope' };
-    const groups = inRecipientOrder([job('1', 'a'), broken, job('5', 'a')]);
-    expect(groups.map((g) => g.map((j) => j.id))).toEqual([['1', '5'], ['3']]);
   });
 });

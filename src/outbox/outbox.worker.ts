@@ -5,6 +5,7 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
+import { honourRetryAfter } from '../common/retry-after.js';
 import { AppConfig } from '../config/app-config.js';
 import { SinchClient } from '../sinch/sinch-client.js';
 import { SINCH_CLIENT } from '../sinch/sinch.module.js';
@@ -58,7 +59,11 @@ export function safeJobError(
     const s = typeof secret === 'string' ? secret.trim() : '';
     if (s.length >= 4) out = out.split(s).join('[redacted]');
   }
-  return out.length <= MAX_LAST_ERROR_CHARS ? out : `${out.slice(0, MAX_LAST_ERROR_CHARS - 1)}…`;
+  return safeLastError(out);
+}
+
+function safeLastError(s: string): string {
+  return s.length <= MAX_LAST_ERROR_CHARS ? s : `${s.slice(0, MAX_LAST_ERROR_CHARS - 1)}…`;
 }
 
 function parsePayload(raw: unknown): SinchReplyPayload | null {
@@ -72,36 +77,20 @@ function parsePayload(raw: unknown): SinchReplyPayload | null {
 }
 
 /**
- * Groups claimed jobs by recipient (app, channel, identity), each group in creation (id) order.
- * Jobs with an unreadable payload form groups of their own.
- */
-export function inRecipientOrder(jobs: readonly ClaimedJob[]): ClaimedJob[][] {
-  const groups = new Map<string, ClaimedJob[]>();
-  for (const job of [...jobs].sort((a, b) => compareIds(a.id, b.id))) {
-    const p = parsePayload(job.payload);
-    const key = p ? JSON.stringify([job.app_id, p.channel, p.identity]) : `job:${job.id}`;
-    const group = groups.get(key);
-    if (group) group.push(job);
-    else groups.set(key, [job]);
-  }
-  return [...groups.values()];
-}
-
-/** Orders bigint ids given as decimal strings. */
-function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-/**
  * Sends the queued confirmation replies (outbox_jobs of kind SINCH_REPLY) through Sinch.
  *
  * When OUTBOX_WORKER_ENABLED, a timer polls every OUTBOX_POLL_INTERVAL_MS (at once again after a
  * full batch). Polls of one instance never overlap; several instances share the table safely (see
- * OutboxRepository.claimDueReplies). A batch's recipients are served in parallel, each recipient's
- * replies in the order they were queued. Each claimed job's outcome:
+ * OutboxRepository.claimDueReplies). A batch's jobs are sent in parallel: a batch never holds two
+ * replies to one recipient, because each reply carries its recipient's ordering key (project, app,
+ * channel, normalised identity) and the claim takes a job only when no older job of its key is
+ * PENDING. So one recipient's replies go out one at a time, in the order they were queued, across
+ * batches, retries and instances (an opt-out confirmation is not overtaken by the HELP text asked
+ * for right after it, even while the confirmation is being retried). Each claimed job's outcome:
  * - accepted by Sinch: SENT;
  * - retryable failure (network, timeout, 429, 5xx) before give_up_at: PENDING again after
- *   replyRetryDelayMs (never later than give_up_at); at or after give_up_at: FAILED;
+ *   replyRetryDelayMs, or after Sinch's Retry-After (429, 503) when that is longer and at most
+ *   REPLY_RETRY_MAX_MS (never later than give_up_at); at or after give_up_at: FAILED;
  * - non-retryable failure (e.g. 400, 403, a bad token request): FAILED at once;
  * - no Sinch credentials configured: a retryable failure ("Sinch credentials are not
  *   configured"), so that replies wait visibly until give_up_at;
@@ -155,13 +144,8 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       this.config.OUTBOX_BATCH_SIZE,
       leaseMs(this.config.SINCH_TIMEOUT_MS),
     );
-    // Recipients in parallel; one recipient's replies one after another, oldest first, so that
-    // e.g. an opt-out confirmation is not overtaken by the HELP text asked for right after it.
-    await Promise.all(
-      inRecipientOrder(jobs).map(async (queue) => {
-        for (const job of queue) await this.process(job);
-      }),
-    );
+    // At most one job per recipient (ordering key) in a claim: all in parallel.
+    await Promise.all(jobs.map((job) => this.process(job)));
     return jobs.length;
   }
 
@@ -203,7 +187,7 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const error = safeJobError(outcome.error, payload);
       if (outcome.retryable) {
-        await this.retry(job, ref, error);
+        await this.retry(job, ref, error, outcome.retryAfterMs);
         return;
       }
       await this.outbox.markFailed(job.id, job.attempts, error);
@@ -216,12 +200,22 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
-  private async retry(job: ClaimedJob, ref: string, error: string): Promise<void> {
-    const delay = replyRetryDelayMs(
+  private async retry(
+    job: ClaimedJob,
+    ref: string,
+    failure: string,
+    retryAfterMs?: number,
+  ): Promise<void> {
+    const backoff = replyRetryDelayMs(
       job.attempts,
       this.config.REPLY_RETRY_BASE_MS,
       this.config.REPLY_RETRY_MAX_MS,
     );
+    const delay = honourRetryAfter(backoff, retryAfterMs, this.config.REPLY_RETRY_MAX_MS);
+    const error =
+      delay > backoff
+        ? safeLastError(`${failure}; Retry-After ${Math.ceil(delay / 1000)} s`)
+        : failure;
     const status = await this.outbox.scheduleRetry(job.id, job.attempts, delay, error);
     if (status === OutboxStatus.FAILED) {
       this.logger.warn(`${ref} failed (attempt ${job.attempts}, past give_up_at): ${error}`);

@@ -253,6 +253,34 @@ describe('SinchClient.sendText', () => {
     expect((await client.sendText(request())).ok).toBe(true);
   });
 
+  it('reports the Retry-After of a 429 or 503 (seconds or HTTP-date), and only of those', async () => {
+    const now = Date.UTC(2026, 10, 22, 12, 0, 0);
+    const client = new SinchClient(options({ now: () => now }));
+    fake.failNext(1, 429, undefined, { 'Retry-After': '2' });
+    fake.failNext(1, 503, undefined, { 'Retry-After': 'Sun, 22 Nov 2026 12:00:30 GMT' });
+    fake.failNext(1, 500, undefined, { 'Retry-After': '2' });
+    fake.failNext(1, 429, undefined, { 'Retry-After': 'whenever' });
+    fake.failNext(1, 429);
+    const outcomes = [];
+    for (let i = 0; i < 5; i++) outcomes.push(await client.sendText(request()));
+    expect(outcomes.map((o) => [o.status, !o.ok && o.retryAfterMs])).toEqual([
+      [429, 2000],
+      [503, 30_000],
+      [500, undefined],
+      [429, undefined],
+      [429, undefined],
+    ]);
+    for (const o of outcomes) expectSafeFailure(o, true, o.status);
+  });
+
+  it('reports the Retry-After of a 429 from the token endpoint', async () => {
+    const client = new SinchClient(options());
+    fake.failNextToken(1, 429, undefined, { 'Retry-After': '7' });
+    const outcome = await client.sendText(request());
+    expect(outcome).toMatchObject({ ok: false, retryable: true, status: 429, retryAfterMs: 7000 });
+    expect(fake.sends()).toHaveLength(0);
+  });
+
   it("maps a 400 to not retryable, with Sinch's error message", async () => {
     const client = new SinchClient(options());
     const outcome = await client.sendText(request({ appId: '' }));

@@ -12,6 +12,7 @@
 // Failures never throw: sendText() resolves to a SendOutcome, forward() to a ForwardOutcome. Error strings are short and never
 // contain the credentials, the token, the recipient identity or the message text.
 
+import { retryAfterOf } from '../common/retry-after.js';
 import { keepAliveFetch } from './keep-alive-fetch.js';
 
 export type SinchRegion = 'us' | 'eu' | 'br';
@@ -50,6 +51,11 @@ export type SendOutcome =
       status?: number;
       /** Short, loggable: no secrets, no identity, no message text. */
       error: string;
+      /**
+       * The wait a 429 or 503 (of messages:send or the token endpoint) asked for in its
+       * Retry-After header, in ms from the answer; absent when it gave none or none readable.
+       */
+      retryAfterMs?: number;
     };
 
 type Failure = Extract<SendOutcome, { ok: false }>;
@@ -154,7 +160,7 @@ export class SinchClient {
     if (answer.kind === 'network') {
       return { ok: false, retryable: true, error: `messages:send: ${answer.error}` };
     }
-    const { status, text } = answer;
+    const { status, text, retryAfter } = answer;
     if (status >= 200 && status < 300) {
       const json = parseJson(text);
       const messageId = stringField(json, 'message_id');
@@ -170,11 +176,13 @@ export class SinchClient {
       const acceptedTime = stringField(json, 'accepted_time');
       return { ok: true, messageId, status, ...(acceptedTime ? { acceptedTime } : {}) };
     }
+    const retryAfterMs = retryAfterOf(status, retryAfter, this.now());
     return {
       ok: false,
       retryable: isRetryableStatus(status),
       status,
       error: `messages:send: ${describeHttpError(status, text, redact)}`,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
   }
 
@@ -205,7 +213,13 @@ export class SinchClient {
   ): Promise<
     | { kind: 'token'; failure: Failure }
     | { kind: 'network'; error: string }
-    | { kind: 'answer'; status: number; text: string; contentType: string | null }
+    | {
+        kind: 'answer';
+        status: number;
+        text: string;
+        contentType: string | null;
+        retryAfter: string | null;
+      }
   > {
     for (let attempt = 1; ; attempt++) {
       let token: string;
@@ -221,6 +235,7 @@ export class SinchClient {
       let status: number;
       let text: string;
       let contentType: string | null;
+      let retryAfter: string | null;
       try {
         const res = await this.fetch(url, {
           method: 'POST',
@@ -234,6 +249,7 @@ export class SinchClient {
         });
         status = res.status;
         contentType = res.headers.get('content-type');
+        retryAfter = res.headers.get('retry-after');
         text = await res.text();
       } catch (e) {
         return { kind: 'network', error: describeError(e) };
@@ -242,7 +258,7 @@ export class SinchClient {
         this.invalidateToken(token);
         continue;
       }
-      return { kind: 'answer', status, text, contentType };
+      return { kind: 'answer', status, text, contentType, retryAfter };
     }
   }
 
@@ -265,16 +281,23 @@ export class SinchClient {
   }
 
   private async fetchToken(): Promise<string> {
-    const fail = (retryable: boolean, error: string, status?: number): TokenFailure =>
+    const fail = (
+      retryable: boolean,
+      error: string,
+      status?: number,
+      retryAfterMs?: number,
+    ): TokenFailure =>
       new TokenFailure({
         ok: false,
         retryable,
         error: `oauth2 token: ${error}`,
         ...(status !== undefined ? { status } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       });
     const requestedAt = this.now();
     let status: number;
     let text: string;
+    let retryAfter: string | null;
     try {
       const basic = Buffer.from(`${this.opts.keyId}:${this.opts.keySecret}`).toString('base64');
       const res = await this.fetch(`${this.opts.authUrl}/oauth2/token`, {
@@ -288,6 +311,7 @@ export class SinchClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       status = res.status;
+      retryAfter = res.headers.get('retry-after');
       text = await res.text();
     } catch (e) {
       throw fail(true, describeError(e));
@@ -297,7 +321,12 @@ export class SinchClient {
       // OAuth2 error codes (RFC 6749 §5.2) such as invalid_client are safe to show.
       const code = stringField(json, 'error');
       const detail = code && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? ` ${code}` : '';
-      throw fail(isRetryableStatus(status), `HTTP ${status}${detail}`, status);
+      throw fail(
+        isRetryableStatus(status),
+        `HTTP ${status}${detail}`,
+        status,
+        retryAfterOf(status, retryAfter, this.now()),
+      );
     }
     const json = parseJson(text);
     const accessToken = stringField(json, 'access_token');
