@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AppConfig } from './config/app-config.js';
+import { HotPaths } from './common/hot-paths.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
@@ -22,12 +23,25 @@ import { SendGateModule } from './send-gate/send-gate.module.js';
  * settings/ (per-app mode), auth/ (API keys, OAuth2). webhooks/ and keywords/ plug in beside them.
  */
 @Module({})
+class HotPathsModule {}
+
+@Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * `hotPaths`: the request listener in front of Fastify that providers may answer through (see
+   * HotPaths); a fresh one, which nothing calls, when the server is not built by createApp.
+   */
+  static forRoot(config: AppConfig, hotPaths: HotPaths = new HotPaths()): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        {
+          module: HotPathsModule,
+          global: true,
+          providers: [{ provide: HotPaths, useValue: hotPaths }],
+          exports: [HotPaths],
+        },
         DatabaseModule,
         AuthModule,
         SettingsModule,

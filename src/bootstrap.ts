@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
+import { HotPaths } from './common/hot-paths.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -40,17 +41,24 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
 
 /** Builds the configured application (not yet listening). Used by main.ts and the tests. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  // The send check answers from in front of Fastify (see CheckFastPath).
+  const hotPaths = new HotPaths();
   const adapter = new FastifyAdapter({
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Identities travel in paths; allow long ones (up to 256 chars, URL-encoded).
     routerOptions: { maxParamLength: 1024 },
+    serverFactory: hotPaths.serverFactory,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    logger: logLevels(config.LOG_LEVEL),
-    abortOnError: false,
-    // Webhook signatures are computed on the exact bytes received.
-    rawBody: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, hotPaths),
+    adapter,
+    {
+      logger: logLevels(config.LOG_LEVEL),
+      abortOnError: false,
+      // Webhook signatures are computed on the exact bytes received.
+      rawBody: true,
+    },
+  );
   app.enableShutdownHooks();
   if (config.SWAGGER_ENABLED) {
     SwaggerModule.setup('docs', app, () => buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });

@@ -27,15 +27,17 @@ export function toApiError(exception: unknown, logger: Logger): ApiError {
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     if (status === 404) return ApiError.notFound('No such route.');
+    // Nest wraps Fastify's own 4xx errors (body parser, content type, body limit), keeping them
+    // as the cause.
+    if (isMalformedJson(exception.cause)) return malformedJson();
     return new ApiError(status, STATUS_BY_HTTP[status] ?? 'INTERNAL', exception.message);
   }
   // Errors raised by Fastify itself (body parser, content type, body limit) carry a statusCode.
   const fastifyError = exception as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode < 500) {
     const status = fastifyError.statusCode;
-    let message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request';
-    if (fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || exception instanceof SyntaxError)
-      message = 'Malformed JSON in request body.';
+    if (isMalformedJson(exception)) return malformedJson();
+    const message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request';
     return new ApiError(status, STATUS_BY_HTTP[status] ?? 'INVALID_ARGUMENT', message);
   }
   const errorId = randomUUID();
@@ -50,6 +52,17 @@ export function toApiError(exception: unknown, logger: Logger): ApiError {
       metadata: { error_id: errorId },
     },
   ]);
+}
+
+function isMalformedJson(e: unknown): boolean {
+  return (
+    e instanceof SyntaxError || (e as { code?: unknown })?.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+  );
+}
+
+/** The 400 for a body that is not JSON (also used by the send check's hot path). */
+export function malformedJson(): ApiError {
+  return new ApiError(400, 'INVALID_ARGUMENT', 'Malformed JSON in request body.');
 }
 
 function describe(e: unknown): string {

@@ -66,6 +66,8 @@ const MAX_EVIDENCE_BYTES = 16 * 1024;
 @Injectable()
 export class ConsentService {
   private readonly logger = new Logger('ConsentService');
+  /** Verdicts by mode, content type and matched lists: a bounded set (see verdict()). */
+  private readonly verdicts = new Map<string, Verdict>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -263,22 +265,15 @@ export class ConsentService {
         this.consents.findOptOutLists(app.projectId, app.appId, identities, lists),
       ]);
     }
-    // A verdict depends only on the set of matched lists: decide once per distinct set and share
-    // it between results (a 10,000-identity check has at most four distinct sets).
-    const strategy = this.strategies.forMode(mode);
-    const decided = new Map<string, Verdict>();
+    // A verdict depends only on the mode, the content type and the set of matched lists (at most
+    // 48 combinations): each is decided once per instance and shared (see verdict()).
+    const local = new Map<string, Verdict>();
     const verdictFor = (matched: ListType[]): Verdict => {
       const key = matched.join(',');
-      let verdict = decided.get(key);
+      let verdict = local.get(key);
       if (!verdict) {
-        const v = strategy.decide({ contentType, matchedLists: matched });
-        verdict = {
-          decision: v.decision,
-          opted_out: matched.length > 0,
-          lists: matched,
-          reason: v.reason,
-        };
-        decided.set(key, verdict);
+        verdict = this.verdict(mode, contentType, matched, key);
+        local.set(key, verdict);
       }
       return verdict;
     };
@@ -300,6 +295,28 @@ export class ConsentService {
       }
     }
     return new CheckAnswer(mode, contentType, identities, verdicts);
+  }
+
+  /** The (shared, frozen) verdict of a mode, content type and sorted set of matched lists. */
+  private verdict(
+    mode: ConsentMode,
+    contentType: ContentType,
+    matched: ListType[],
+    listsKey: string,
+  ): Verdict {
+    const key = `${mode}|${contentType}|${listsKey}`;
+    let verdict = this.verdicts.get(key);
+    if (!verdict) {
+      const v = this.strategies.forMode(mode).decide({ contentType, matchedLists: matched });
+      verdict = Object.freeze({
+        decision: v.decision,
+        opted_out: matched.length > 0,
+        lists: Object.freeze([...matched]),
+        reason: v.reason,
+      });
+      this.verdicts.set(key, verdict);
+    }
+    return verdict;
   }
 
   /** Normalises every identity; a 400 naming each bad one (at most 100) when any is invalid. */

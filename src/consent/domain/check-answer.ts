@@ -1,17 +1,27 @@
 import { ConsentMode, ContentType, Decision, ListType } from './consent-types.js';
 
-/** What a check decides for one set of matched lists (shared by every identity with that set). */
+/**
+ * What a check decides for one set of matched lists, under one mode and content type. Shared by
+ * every identity (and every check) with that set, so never mutated.
+ */
 export interface Verdict {
+  readonly decision: Decision;
+  readonly opted_out: boolean;
+  readonly lists: readonly ListType[];
+  readonly reason: string;
+}
+
+/** One identity's answer, as the API returns it. */
+export interface CheckResult {
+  identity: string;
   decision: Decision;
   opted_out: boolean;
   lists: ListType[];
   reason: string;
 }
 
-/** One identity's answer, as the API returns it. */
-export interface CheckResult extends Verdict {
-  identity: string;
-}
+/** A verdict's JSON after its result's identity, made once per (immutable, shared) verdict. */
+const TAILS = new WeakMap<Verdict, string>();
 
 /**
  * The answer to a send check: the identities in the order asked, each with its (shared) verdict.
@@ -26,7 +36,7 @@ export class CheckAnswer {
     readonly verdicts: readonly Verdict[],
   ) {}
 
-  /** One object per identity, in the order asked. */
+  /** One object per identity, in the order asked (each with its own copy of the lists). */
   get results(): CheckResult[] {
     const out = new Array<CheckResult>(this.identities.length);
     for (let i = 0; i < out.length; i++) {
@@ -35,7 +45,7 @@ export class CheckAnswer {
         identity: this.identities[i]!,
         decision: v.decision,
         opted_out: v.opted_out,
-        lists: v.lists,
+        lists: [...v.lists],
         reason: v.reason,
       };
     }
@@ -47,15 +57,14 @@ export class CheckAnswer {
    * gives, built without a result object per identity: each distinct verdict is serialised once.
    */
   toJson(): string {
-    const tails = new Map<Verdict, string>();
     let out = `{"mode":${JSON.stringify(this.mode)},"message_content_type":${JSON.stringify(this.contentType)},"results":[`;
     for (let i = 0; i < this.identities.length; i++) {
       const v = this.verdicts[i]!;
-      let tail = tails.get(v);
+      let tail = TAILS.get(v);
       if (tail === undefined) {
         // `{"decision":…}` without its opening brace: the rest of the result after its identity.
         tail = `,${JSON.stringify({ decision: v.decision, opted_out: v.opted_out, lists: v.lists, reason: v.reason }).slice(1)}`;
-        tails.set(v, tail);
+        TAILS.set(v, tail);
       }
       out += `${i === 0 ? '' : ','}{"identity":${JSON.stringify(this.identities[i])}${tail}`;
     }
