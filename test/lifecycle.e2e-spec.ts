@@ -226,4 +226,38 @@ describe('consent lifecycle', () => {
       await client.end();
     }
   });
+
+  it('the database refuses a consent change record without list_type, origin, operation or outcome', async () => {
+    const { projectId, appId } = newApp();
+    const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await client.connect();
+    const insert = (kind: string | null, listType: string | null, operation: string | null) =>
+      client.query(
+        `INSERT INTO consent_audit
+           (kind, project_id, app_id, identity, list_type, origin, operation, outcome, actor, event_time)
+         VALUES (coalesce($1, 'CONSENT_CHANGE'), $2, $3, '46732001122', $4, 'ORIGIN_API', $5, 'APPLIED', 'test', now())`,
+        [kind, projectId, appId, listType, operation],
+      );
+    try {
+      // The default kind is CONSENT_CHANGE: the consent fields are required.
+      await expect(insert(null, null, 'OPERATION_INSERT')).rejects.toThrow(
+        /consent_audit_consent_change_check/,
+      );
+      await expect(insert('CONSENT_CHANGE', 'OPT_OUT_ALL', null)).rejects.toThrow(
+        /consent_audit_consent_change_check/,
+      );
+      await expect(insert('SOMETHING_ELSE', 'OPT_OUT_ALL', 'OPERATION_INSERT')).rejects.toThrow(
+        /consent_audit_kind_check/,
+      );
+      // Other kinds may leave them null.
+      await insert('DELIVERY_REFUSED', null, null);
+      const { rows } = await client.query(
+        `SELECT kind, list_type FROM consent_audit WHERE project_id = $1`,
+        [projectId],
+      );
+      expect(rows).toEqual([{ kind: 'DELIVERY_REFUSED', list_type: null }]);
+    } finally {
+      await client.end();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { ListType } from '../src/consent/domain/consent-types.js';
 import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
 import { OutboxWorker } from '../src/outbox/outbox.worker.js';
 import { FakeSinch, RecordedSend, sinchError, ulidLike } from './fake-sinch.js';
@@ -95,6 +96,15 @@ describe('reply outbox', () => {
     }
   }
 
+  /** The audit records of one reply job (REPLY_SENT / REPLY_FAILED). */
+  async function auditOf(id: string): Promise<any[]> {
+    return ds.query(
+      `SELECT kind, identity, list_type, origin, operation, outcome, actor, evidence
+         FROM consent_audit WHERE evidence->>'reply_job_id' = $1 ORDER BY id`,
+      [id],
+    );
+  }
+
   const sendsFor = (id: string): RecordedSend[] =>
     fake.sends().filter((s) => s.correlation_id === id);
   const acceptedFor = (id: string) =>
@@ -129,6 +139,30 @@ describe('reply outbox', () => {
     // Nothing more to do for it.
     await worker.runOnce();
     expect(sendsFor(id)).toHaveLength(1);
+
+    // One audit record, under the identity, without the text.
+    const audit = await auditOf(id);
+    expect(audit).toEqual([
+      {
+        kind: 'REPLY_SENT',
+        identity: payload.identity,
+        list_type: null,
+        origin: null,
+        operation: null,
+        outcome: null,
+        actor: 'consent-gate',
+        evidence: {
+          reply_job_id: id,
+          inbound_message_id: payload.inbound_message_id,
+          action: 'OPT_OUT',
+          language: 'en',
+          channel: 'WHATSAPP',
+          attempts: 1,
+          sinch_message_id: expect.any(String),
+        },
+      },
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(payload.text);
   });
 
   it('retries transient failures with backoff: two 503s, delivered on the 3rd attempt', async () => {
@@ -157,6 +191,10 @@ describe('reply outbox', () => {
     expect(sendsFor(id)).toHaveLength(3);
     expect(acceptedFor(id)).toHaveLength(1);
     expect(sent.last_error).not.toContain(payload.text);
+    // The failed attempts leave no audit record: one for the outcome.
+    expect((await auditOf(id)).map((r) => [r.kind, r.evidence.attempts])).toEqual([
+      ['REPLY_SENT', 3],
+    ]);
   });
 
   it("a non-retryable 400 fails the job at once, with Sinch's message and no text or identity", async () => {
@@ -184,6 +222,103 @@ describe('reply outbox', () => {
     await sleep(100);
     await worker.runOnce();
     expect(sendsFor(id)).toHaveLength(1);
+    const audit = await auditOf(id);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ kind: 'REPLY_FAILED', identity: payload.identity });
+    expect(audit[0].evidence.last_error).toBe(row!.last_error);
+    expect(JSON.stringify(audit)).not.toContain(payload.text);
+  });
+
+  it('a reply past give_up_at is failed by the claim, with one REPLY_FAILED record', async () => {
+    const app = newApp();
+    const payload = replyPayload({
+      identity: '+46 73-200 99 88',
+      normalized_identity: '46732009988',
+      list_type: ListType.OPT_OUT_MARKETING,
+    });
+    const id = await enqueue(app, payload);
+    await ds.query(
+      `UPDATE outbox_jobs SET give_up_at = now() - interval '1 second' WHERE id = $1`,
+      [id],
+    );
+    await worker.runOnce();
+    const row = await job(id);
+    expect(row).toMatchObject({ status: 'FAILED', attempts: 0 });
+    expect(sendsFor(id)).toHaveLength(0);
+    await worker.runOnce();
+
+    const audit = await auditOf(id);
+    expect(audit).toEqual([
+      {
+        kind: 'REPLY_FAILED',
+        identity: '46732009988',
+        list_type: 'OPT_OUT_MARKETING',
+        origin: null,
+        operation: null,
+        outcome: null,
+        actor: 'consent-gate',
+        evidence: {
+          reply_job_id: id,
+          inbound_message_id: payload.inbound_message_id,
+          action: 'OPT_OUT',
+          language: 'en',
+          channel: 'SMS',
+          attempts: 0,
+          last_error: row!.last_error,
+        },
+      },
+    ]);
+    const native = await new Api(t.baseUrl).get(
+      `/v1/projects/${app.projectId}/apps/${app.appId}/identities/46732009988/audit-records`,
+    );
+    expect(native.body.audit_records.map((r: any) => r.kind)).toEqual(['REPLY_FAILED']);
+  });
+
+  it('only reply jobs get audit records; an invalid payload is audited when it names an identity', async () => {
+    const app = newApp();
+    const other = await ds.transaction((tx) =>
+      repo.enqueue(tx, {
+        kind: 'AUDIT_TEST_KIND',
+        projectId: app.projectId,
+        appId: app.appId,
+        payload: { identity: '46700000001', channel: 'SMS' },
+        giveUpAfterS: 60,
+      }),
+    );
+    await ds.query(
+      `UPDATE outbox_jobs SET give_up_at = now() - interval '1 second' WHERE id = $1`,
+      [other],
+    );
+    const claimed = await repo.claimDue('AUDIT_TEST_KIND', 10, 60_000, 'TEST');
+    expect(claimed.map((j) => [j.id, j.expired])).toEqual([[other, true]]);
+    expect(await auditOf(other)).toEqual([]);
+
+    const insert = (payload: unknown) =>
+      ds.transaction((tx) =>
+        repo.enqueue(tx, {
+          kind: 'SINCH_REPLY',
+          projectId: app.projectId,
+          appId: app.appId,
+          payload,
+          giveUpAfterS: 60,
+        }),
+      );
+    const named = await insert({ identity: '46700000002', channel: 'SMS', action: 'HELP' });
+    const anonymous = await insert({ channel: 'SMS' });
+    await worker.runOnce();
+    expect(await job(named)).toMatchObject({ status: 'FAILED' });
+    expect(await job(anonymous)).toMatchObject({ status: 'FAILED' });
+    expect(await auditOf(named)).toEqual([
+      expect.objectContaining({
+        kind: 'REPLY_FAILED',
+        identity: '46700000002',
+        evidence: expect.objectContaining({
+          action: 'HELP',
+          last_error: 'invalid reply job payload',
+        }),
+      }),
+    ]);
+    expect(await auditOf(anonymous)).toEqual([]);
   });
 
   it('a job enqueued in a transaction that rolls back is never sent', async () => {
@@ -248,6 +383,8 @@ describe('reply outbox', () => {
       expect(failed.last_error).toContain('Sinch credentials are not configured');
       expect(failed.finished_at!.getTime()).toBeGreaterThanOrEqual(failed.give_up_at.getTime());
       expect(fake.sends().length).toBe(sendsBefore);
+      // Given up by the claim or by the last retry: either way one record.
+      expect((await auditOf(id)).map((r) => r.kind)).toEqual(['REPLY_FAILED']);
     } finally {
       await noCreds.close();
     }

@@ -8,6 +8,9 @@ import { Api, newApp, startTestApp, TestApp } from './utils.js';
 
 const SECRET = 'webhook-secret-for-tests';
 
+/** Consent change records of one app (replies and refusals have audit records of their own). */
+const CONSENT_CHANGES = `SELECT count(*) n FROM consent_audit WHERE app_id = $1 AND kind = 'CONSENT_CHANGE'`;
+
 async function count(sql: string, params: unknown[]): Promise<number> {
   const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
   await client.connect();
@@ -134,6 +137,26 @@ describe('Sinch webhook endpoint', () => {
       })
     ).body.results[0].decision;
   const sendsTo = (appId: string) => fake.sends().filter((s: any) => s.app_id === appId);
+  const nativeAudit = async (base: string, identity = '46732001122') =>
+    (await api.get(`${base}/identities/${identity}/audit-records`)).body.audit_records as any[];
+  const sinchAudit = async (base: string, identity = '46732001122') =>
+    (await api.get(`${base}/consents/identities/${identity}`)).body.audit_records as any[];
+  const replyJobs = async (base: string) =>
+    (await api.get(`${base}/reply-jobs`)).body.reply_jobs as any[];
+  /** Waits until the app's reply jobs are all finished (SENT or FAILED); returns them. */
+  const finishedReplies = (base: string, n: number) =>
+    until(
+      () => replyJobs(base),
+      (j) => j.length === n && j.every((x) => x.status !== 'PENDING'),
+    );
+  const refusalsCounted = async (reason: string): Promise<number> => {
+    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const m = new RegExp(
+      `^consent_gate_recipient_refusals_total\\{reason="${reason}"\\} (\\d+)$`,
+      'm',
+    ).exec(text);
+    return m ? Number(m[1]) : 0;
+  };
 
   it('STOP opts out (audited as ORIGIN_MO), the check blocks, one confirmation is sent; START undoes it', async () => {
     const { projectId, appId, base } = await configuredApp();
@@ -186,9 +209,7 @@ describe('Sinch webhook endpoint', () => {
       (await deliver(t.baseUrl, inbound(exact.projectId, exact.appId, 'Stop.'))).body.outcome,
     ).toBe('NO_KEYWORD');
     expect(await decision(exact.base)).toBe('ALLOW');
-    expect(
-      await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [exact.appId]),
-    ).toBe(0);
+    expect(await count(CONSENT_CHANGES, [exact.appId])).toBe(0);
 
     const fcc = await configuredApp({ matching_profile: 'US_FCC' });
     expect(
@@ -216,7 +237,7 @@ describe('Sinch webhook endpoint', () => {
     expect(texts).toHaveLength(2);
     expect(texts[0]).toBe('Su solicitud de salida se ha cumplido.');
     expect(texts[1]).toMatch(/^Responda DETENER/);
-    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+    expect(await count(CONSENT_CHANGES, [appId])).toBe(1);
   });
 
   it('a delivery repeated 10 times changes once, audits once, replies once', async () => {
@@ -229,7 +250,7 @@ describe('Sinch webhook endpoint', () => {
     expect(results.filter((r) => r.body.status === 'PROCESSED')).toHaveLength(1);
     expect(results.filter((r) => r.body.status === 'DUPLICATE')).toHaveLength(9);
     expect(await decision(base)).toBe('BLOCK');
-    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+    expect(await count(CONSENT_CHANGES, [appId])).toBe(1);
     await until(
       async () => sendsTo(appId),
       (s) => s.length >= 1,
@@ -273,13 +294,13 @@ describe('Sinch webhook endpoint', () => {
     expect(
       await count('SELECT count(*) n FROM webhook_deliveries WHERE app_id = $1', [appId]),
     ).toBe(0);
-    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(0);
+    expect(await count(CONSENT_CHANGES, [appId])).toBe(0);
 
     const nonce = `nonce-${randomBytes(8).toString('hex')}`;
     expect((await deliver(t.baseUrl, payload, { nonce })).status).toBe(200);
     const replay = await deliver(t.baseUrl, inbound(projectId, appId, 'START'), { nonce });
     expect(replay.status).toBe(401);
-    expect(await count('SELECT count(*) n FROM consent_audit WHERE app_id = $1', [appId])).toBe(1);
+    expect(await count(CONSENT_CHANGES, [appId])).toBe(1);
   });
 
   it('answers 404 for an unknown app, 400 for malformed or unknown payloads, 200 for other triggers', async () => {
@@ -369,6 +390,82 @@ describe('Sinch webhook endpoint', () => {
     );
   });
 
+  it('a refused delivery is audited as DELIVERY_REFUSED and counted, consent unchanged', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    const eventTime = new Date(Date.now() - 60_000);
+    const report = (messageId: string, status: string, code: string | null) => ({
+      app_id: appId,
+      project_id: projectId,
+      accepted_time: new Date().toISOString(),
+      event_time: eventTime.toISOString(),
+      message_delivery_report: {
+        message_id: messageId,
+        status,
+        channel_identity: { channel: 'WHATSAPP', identity: '+46 73 200 11 22', app_id: '' },
+        ...(code
+          ? { reason: { code, description: 'refused', sub_code: 'UNSPECIFIED_SUB_CODE' } }
+          : {}),
+      },
+    });
+    const countedBefore = await refusalsCounted('RECIPIENT_NOT_OPTED_IN');
+
+    const refused = await deliver(
+      t.baseUrl,
+      report('out-refused', 'FAILED', 'RECIPIENT_NOT_OPTED_IN'),
+    );
+    expect(refused.body).toEqual({
+      status: 'PROCESSED',
+      trigger: 'MESSAGE_DELIVERY',
+      outcome: 'RECIPIENT_REFUSED',
+    });
+    const records = await nativeAudit(base);
+    expect(records).toEqual([
+      {
+        id: expect.any(String),
+        kind: 'DELIVERY_REFUSED',
+        identity: '46732001122',
+        list_type: null,
+        origin: 'ORIGIN_MO',
+        operation: null,
+        outcome: null,
+        actor: 'sinch:WHATSAPP',
+        reason: expect.stringContaining('RECIPIENT_NOT_OPTED_IN'),
+        evidence: {
+          message_id: 'out-refused',
+          status: 'FAILED',
+          reason_code: 'RECIPIENT_NOT_OPTED_IN',
+          channel: 'WHATSAPP',
+        },
+        batch_id: null,
+        event_time: eventTime.toISOString(),
+        recorded_at: expect.any(String),
+      },
+    ]);
+    const events = (await api.get(`${base}/identities/46732001122/webhook-events`)).body
+      .webhook_events;
+    expect(events[0].details.audit_record_id).toBe(records[0].id);
+    // Consent is unchanged, and Sinch's view of the trail has no place for it.
+    expect((await api.get(`${base}/identities/46732001122`)).body.opted_out).toBe(false);
+    expect(await decision(base, '46732001122', 'CONTENT_MARKETING')).toBe('ALLOW');
+    expect(await sinchAudit(base)).toEqual([]);
+    expect(await refusalsCounted('RECIPIENT_NOT_OPTED_IN')).toBe(countedBefore + 1);
+
+    // A duplicate adds nothing; other reports are recorded without an audit record.
+    expect(
+      (await deliver(t.baseUrl, report('out-refused', 'FAILED', 'RECIPIENT_NOT_OPTED_IN'))).body
+        .status,
+    ).toBe('DUPLICATE');
+    expect(
+      (await deliver(t.baseUrl, report('out-other', 'FAILED', 'RECIPIENT_NOT_REACHABLE'))).body
+        .outcome,
+    ).toBe('RECORDED');
+    expect(
+      (await deliver(t.baseUrl, report('out-delivered', 'DELIVERED', null))).body.outcome,
+    ).toBe('RECORDED');
+    expect(await nativeAudit(base)).toHaveLength(1);
+    expect(await refusalsCounted('RECIPIENT_NOT_OPTED_IN')).toBe(countedBefore + 1);
+  });
+
   it('retries the reply: the fake Sinch failing twice delivers it once, on the third try', async () => {
     const { projectId, appId } = await configuredApp();
     fake.failNext(2, 503);
@@ -381,6 +478,100 @@ describe('Sinch webhook endpoint', () => {
     expect(jobs[0]).toMatchObject({ status: 'SENT', attempts: 3 });
     expect(sendsTo(appId)).toHaveLength(3);
     expect(fake.accepted().filter((r) => (r.body as any).app_id === appId)).toHaveLength(1);
+    // Retries leave no trace in the audit trail: one record for the final outcome.
+    const replies = (await nativeAudit(`/v1/projects/${projectId}/apps/${appId}`)).filter(
+      (r) => r.kind !== 'CONSENT_CHANGE',
+    );
+    expect(replies).toEqual([
+      expect.objectContaining({
+        kind: 'REPLY_SENT',
+        evidence: expect.objectContaining({ reply_job_id: jobs[0].id, attempts: 3 }),
+      }),
+    ]);
+  });
+
+  it('a reply refused by Sinch (400) is audited once as REPLY_FAILED', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    fake.failNext(1, 400);
+    const stop = await deliver(t.baseUrl, inbound(projectId, appId, 'STOP'));
+    expect(stop.body.outcome).toBe('KEYWORD_OPT_OUT');
+    const [job] = await finishedReplies(base, 1);
+    expect(job).toMatchObject({ status: 'FAILED', attempts: 1 });
+    const records = await nativeAudit(base);
+    expect(records.map((r) => r.kind)).toEqual(['CONSENT_CHANGE', 'REPLY_FAILED']);
+    expect(records[1]).toMatchObject({
+      identity: '46732001122',
+      list_type: 'OPT_OUT_ALL',
+      origin: null,
+      operation: null,
+      outcome: null,
+      actor: 'consent-gate',
+    });
+    expect(records[1].evidence).toEqual({
+      reply_job_id: job.id,
+      inbound_message_id: job.inbound_message_id,
+      action: 'OPT_OUT',
+      language: job.language,
+      channel: 'SMS',
+      attempts: 1,
+      last_error: expect.stringContaining('HTTP 400'),
+    });
+    expect(await sinchAudit(base)).toHaveLength(1);
+  });
+
+  it('a sent reply is audited once as REPLY_SENT under the normalised identity, never with its text', async () => {
+    const { projectId, appId, base } = await configuredApp();
+    const stop = await deliver(
+      t.baseUrl,
+      inbound(projectId, appId, 'STOP', { identity: '+46 73-200 11 22' }),
+    );
+    expect(stop.body.outcome).toBe('KEYWORD_OPT_OUT');
+    const [job] = await finishedReplies(base, 1);
+    expect(job).toMatchObject({ status: 'SENT', attempts: 1 });
+    // The reply goes to the identity exactly as Sinch gave it.
+    expect(sendsTo(appId)[0]).toMatchObject({
+      recipient: { identified_by: { channel_identities: [{ identity: '+46 73-200 11 22' }] } },
+    });
+
+    const records = await nativeAudit(base);
+    expect(records.map((r) => r.kind)).toEqual(['CONSENT_CHANGE', 'REPLY_SENT']);
+    expect(Number(records[0].id)).toBeLessThan(Number(records[1].id));
+    expect(records[1]).toMatchObject({
+      identity: '46732001122',
+      list_type: 'OPT_OUT_ALL',
+      origin: null,
+      operation: null,
+      outcome: null,
+      actor: 'consent-gate',
+      batch_id: null,
+    });
+    expect(records[1].evidence).toEqual({
+      reply_job_id: job.id,
+      inbound_message_id: job.inbound_message_id,
+      action: 'OPT_OUT',
+      language: job.language,
+      channel: 'SMS',
+      attempts: 1,
+      sinch_message_id: expect.any(String),
+    });
+    expect(JSON.stringify(records)).not.toContain('accomplished');
+
+    // Sinch's view: the consent change only.
+    expect(await sinchAudit(base)).toEqual([
+      expect.objectContaining({ list_type: 'OPT_OUT_ALL', operation: 'OPERATION_INSERT' }),
+    ]);
+
+    // HELP: a reply without a list.
+    await deliver(t.baseUrl, inbound(projectId, appId, 'HELP'));
+    await finishedReplies(base, 2);
+    const after = await nativeAudit(base);
+    expect(after.map((r) => [r.kind, r.list_type])).toEqual([
+      ['CONSENT_CHANGE', 'OPT_OUT_ALL'],
+      ['REPLY_SENT', 'OPT_OUT_ALL'],
+      ['REPLY_SENT', null],
+    ]);
+    expect(after[2].evidence.action).toBe('HELP');
+    expect(await sinchAudit(base)).toHaveLength(1);
   });
 });
 

@@ -1,9 +1,28 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
-import { ListType, Operation, Origin, Outcome } from '../consent/domain/consent-types.js';
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  AuditRecordKind,
+  ListType,
+  Operation,
+  Origin,
+  Outcome,
+} from '../consent/domain/consent-types.js';
 
-/** Append-only: the database refuses UPDATE, DELETE and TRUNCATE on this table (migration trigger). */
+/**
+ * Append-only: the database refuses UPDATE, DELETE and TRUNCATE on this table (migration trigger).
+ * Consent changes (kind CONSENT_CHANGE) always have list_type, origin, operation and outcome; the
+ * other kinds leave them null where they do not apply.
+ */
 @Entity({ name: 'consent_audit' })
 @Index('consent_audit_identity_idx', ['project_id', 'app_id', 'identity', 'id'])
+@Check(
+  'consent_audit_kind_check',
+  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED')`,
+)
+@Check(
+  'consent_audit_consent_change_check',
+  `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL
+               AND operation IS NOT NULL AND outcome IS NOT NULL)`,
+)
 export class AuditRecordEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
@@ -17,19 +36,29 @@ export class AuditRecordEntity {
   @Column({ type: 'varchar', length: 256 })
   identity: string;
 
-  @Column({ type: 'varchar', length: 32 })
-  list_type: ListType;
+  @Column({ type: 'varchar', length: 24, default: AuditRecordKind.CONSENT_CHANGE })
+  kind: AuditRecordKind;
 
-  @Column({ type: 'varchar', length: 16 })
-  origin: Origin;
+  /** The list changed; for a reply, its keyword's list (null for HELP); else null. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  list_type: ListType | null;
 
-  @Column({ type: 'varchar', length: 24 })
-  operation: Operation;
+  /** Set for consent changes and refused deliveries (ORIGIN_MO). */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  origin: Origin | null;
 
-  @Column({ type: 'varchar', length: 16 })
-  outcome: Outcome;
+  /** Consent changes only. */
+  @Column({ type: 'varchar', length: 24, nullable: true })
+  operation: Operation | null;
 
-  /** Who asked: an API key id, "admin", or the channel for MO changes. */
+  /** Consent changes only. */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  outcome: Outcome | null;
+
+  /**
+   * Who asked: an API key id, "admin", or the channel for MO changes and refused deliveries
+   * ("sinch:SMS"); "consent-gate" for the service's own confirmation replies.
+   */
   @Column({ type: 'varchar', length: 128 })
   actor: string;
 

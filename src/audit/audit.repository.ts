@@ -1,17 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { ListType, Operation, Origin, Outcome } from '../consent/domain/consent-types.js';
+import {
+  AuditRecordKind,
+  ListType,
+  Operation,
+  Origin,
+  Outcome,
+} from '../consent/domain/consent-types.js';
 import { AuditRecordEntity } from './audit-record.entity.js';
 
 export interface NewAuditRecord {
+  /** Default CONSENT_CHANGE, which needs listType, origin, operation and outcome (DB check). */
+  kind?: AuditRecordKind;
   projectId: string;
   appId: string;
   identity: string;
-  listType: ListType;
-  origin: Origin;
-  operation: Operation;
-  outcome: Outcome;
+  listType: ListType | null;
+  origin: Origin | null;
+  operation: Operation | null;
+  outcome: Outcome | null;
   actor: string;
   reason: string | null;
   evidence: unknown;
@@ -29,8 +37,8 @@ export class AuditRepository {
     const rows: { id: string; recorded_at: Date }[] = await tx.query(
       `INSERT INTO consent_audit
          (project_id, app_id, identity, list_type, origin, operation, outcome, actor, reason,
-          evidence, batch_id, event_time)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+          evidence, batch_id, event_time, kind)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
        RETURNING id, recorded_at`,
       [
         r.projectId,
@@ -45,20 +53,25 @@ export class AuditRepository {
         r.evidence === undefined ? null : JSON.stringify(r.evidence),
         r.batchId,
         r.eventTime,
+        r.kind ?? AuditRecordKind.CONSENT_CHANGE,
       ],
     );
     return { id: String(rows[0]!.id), recorded_at: rows[0]!.recorded_at };
   }
 
-  /** An identity's records, oldest first, at most `limit`, after audit id `afterId`. */
+  /**
+   * An identity's records, oldest (lowest id) first, at most `limit`, after audit id `afterId`;
+   * only those of `kinds` when given.
+   */
   async listForIdentity(
     projectId: string,
     appId: string,
     identity: string,
     limit: number,
     afterId = '0',
+    kinds?: readonly AuditRecordKind[],
   ): Promise<AuditRecordEntity[]> {
-    return this.dataSource
+    const q = this.dataSource
       .getRepository(AuditRecordEntity)
       .createQueryBuilder('a')
       .where('a.project_id = :projectId AND a.app_id = :appId AND a.identity = :identity', {
@@ -66,9 +79,8 @@ export class AuditRepository {
         appId,
         identity,
       })
-      .andWhere('a.id > :afterId', { afterId })
-      .orderBy('a.id', 'ASC')
-      .limit(limit)
-      .getMany();
+      .andWhere('a.id > :afterId', { afterId });
+    if (kinds) q.andWhere('a.kind IN (:...kinds)', { kinds });
+    return q.orderBy('a.id', 'ASC').limit(limit).getMany();
   }
 }

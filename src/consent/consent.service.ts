@@ -11,6 +11,7 @@ import { ConsentRepository, StateKey } from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
 import {
+  AuditRecordKind,
   ChangeAction,
   ContentType,
   ConsentMode,
@@ -169,6 +170,7 @@ export class ConsentService {
         }
       }
       const record = await this.audit.append(tx, {
+        kind: AuditRecordKind.CONSENT_CHANGE,
         projectId: key.projectId,
         appId: key.appId,
         identity: key.identity,
@@ -369,11 +371,13 @@ export class ConsentService {
     return { identities: page, nextPageToken: next };
   }
 
+  /** One page of an identity's audit records in id order: all kinds, or only `kinds`. */
   async auditPage(
     app: AppRef,
     identity: string,
     pageSize: number,
     pageToken?: string,
+    kinds?: readonly AuditRecordKind[],
   ): Promise<{ records: AuditRecordEntity[]; nextPageToken: string }> {
     const afterId = readPageToken(pageToken, true) ?? '0';
     const rows = await this.audit.listForIdentity(
@@ -382,6 +386,7 @@ export class ConsentService {
       identity,
       pageSize + 1,
       afterId,
+      kinds,
     );
     const page = rows.slice(0, pageSize);
     const next = rows.length > pageSize ? encodePageToken(String(page[page.length - 1]!.id)) : '';

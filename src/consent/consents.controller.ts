@@ -103,7 +103,11 @@ export class ConsentsController {
 
   @Get('identities/:identity/audit-records')
   @RequireScope(Scope.READ)
-  @ApiOperation({ summary: "An identity's full audit trail, oldest first, paged" })
+  @ApiOperation({
+    summary: "An identity's full audit trail, oldest first, paged",
+    description:
+      'All kinds of records in id (recording) order: consent changes, refused deliveries and confirmation reply outcomes (see kind).',
+  })
   @ApiOkResponse({ type: AuditRecordPageResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   async listIdentityAuditRecords(
@@ -120,6 +124,7 @@ export class ConsentsController {
     return {
       audit_records: page.records.map((r) => ({
         id: String(r.id),
+        kind: r.kind,
         identity: r.identity,
         list_type: r.list_type,
         origin: r.origin,

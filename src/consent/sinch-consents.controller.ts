@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
 import { ProjectParams } from '../common/params.dto.js';
 import { ConsentService } from './consent.service.js';
+import { AuditRecordKind } from './domain/consent-types.js';
 import {
   AuditRecordsListResponseDto,
   BatchInsertConsentsRequestDto,
@@ -32,20 +33,23 @@ export class SinchConsentsController {
   @RequireScope(Scope.READ)
   @ApiOperation({
     summary: "An identity's audit records (Sinch ListAuditRecordsFromConsentsList)",
-    description: `Oldest first, at most ${SINCH_AUDIT_LIMIT}; the native /identities/{identity}/audit-records endpoint pages through all of them.`,
+    description: `Consent changes only (Sinch's audit records know no other kind), oldest first, at most ${SINCH_AUDIT_LIMIT}. The native /identities/{identity}/audit-records endpoint pages through all of them, and also shows refused deliveries and confirmation replies.`,
   })
   @ApiOkResponse({ type: AuditRecordsListResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   async listAuditRecords(@Param() p: IdentityParams): Promise<AuditRecordsListResponseDto> {
     const identity = this.consents.normalize(p.identity, 'identity');
     const app = { projectId: p.project_id, appId: p.app_id };
-    const { records } = await this.consents.auditPage(app, identity, SINCH_AUDIT_LIMIT);
+    const { records } = await this.consents.auditPage(app, identity, SINCH_AUDIT_LIMIT, undefined, [
+      AuditRecordKind.CONSENT_CHANGE,
+    ]);
     return {
       identity: { identity },
+      // A consent change always has these (database check consent_audit_consent_change_check).
       audit_records: records.map((r) => ({
-        origin: r.origin,
-        operation: r.operation,
-        list_type: r.list_type,
+        origin: r.origin!,
+        operation: r.operation!,
+        list_type: r.list_type!,
         project_id: r.project_id,
         app_id: r.app_id,
         datetime: r.event_time.toISOString(),

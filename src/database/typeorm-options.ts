@@ -14,6 +14,7 @@ import {
   CallbackDeliveryEntity,
   CallbackSubscriptionEntity,
 } from '../callbacks/callback.entities.js';
+import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
 
@@ -36,6 +37,7 @@ export const MIGRATIONS = [
   InitialSchema1763800000000,
   WebhooksKeywordsOutbox1763900000000,
   CallbacksSendGate1764000000000,
+  AuditTrailEvents1764100000000,
   OutboxOrdering1764200000000,
 ];
 

@@ -22,6 +22,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Refused deliveries are also in consent_audit (kind DELIVERY_REFUSED); duplicates are not counted. */
+  readonly recipientRefusals = new Counter({
+    name: 'consent_gate_recipient_refusals_total',
+    help: 'FAILED Sinch delivery reports whose reason says the recipient refused, by reason code',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'consent_gate_' });
   }

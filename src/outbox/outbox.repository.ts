@@ -3,6 +3,8 @@ import type { EntityManager } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
+import { AuditRecordKind, LIST_TYPES, ListType } from '../consent/domain/consent-types.js';
+import { MAX_IDENTITY_LENGTH } from '../consent/domain/identity.js';
 import { OutboxStatus } from './outbox-job.entity.js';
 import { replyOrderingKey } from './ordering-key.js';
 
@@ -15,8 +17,15 @@ export type ReplyAction = 'OPT_OUT' | 'OPT_IN' | 'HELP';
 export type SinchReplyPayload = {
   /** Conversation API channel of the inbound message, e.g. SMS, WHATSAPP. */
   channel: string;
-  /** The end user's channel identity, as Sinch sent it. */
+  /** The end user's channel identity, as Sinch sent it (the reply goes to it unchanged). */
   identity: string;
+  /**
+   * The identity normalised as the consent change used it: the reply's audit record is filed
+   * under it. Absent in jobs queued before the reply outcomes were audited.
+   */
+  normalized_identity?: string;
+  /** The keyword's list (null for HELP), kept on the reply's audit record. */
+  list_type?: ListType | null;
   /** The reply text. Never logged, never returned by the API, never in last_error. */
   text: string;
   /** Sinch's id of the inbound message the reply answers. */
@@ -60,6 +69,22 @@ export interface ReplyJobRow {
 
 /** outbox_jobs.last_error is varchar(500). */
 export const MAX_LAST_ERROR_CHARS = 500;
+
+/** consent_audit.actor of the records of the service's own confirmation replies. */
+export const REPLY_AUDIT_ACTOR = 'consent-gate';
+
+/**
+ * The audit record of a reply's final outcome (REPLY_SENT / REPLY_FAILED), appended by the same
+ * statement that records the outcome, and only when that write holds the claim: one per job.
+ */
+export interface ReplyAudit {
+  /** Normalised, as in the consent change's audit record. */
+  identity: string;
+  listType: ListType | null;
+  reason: string;
+  /** Never the reply text. */
+  evidence: Record<string, unknown>;
+}
 
 /** Where a job outcome is written: the pool, or a client inside the caller's transaction. */
 export type OutboxDb = Pool | PoolClient;
@@ -120,6 +145,8 @@ export class OutboxRepository {
     const payload: SinchReplyPayload = {
       channel: p.channel,
       identity: p.identity,
+      normalized_identity: p.normalized_identity,
+      list_type: p.list_type ?? null,
       text: p.text,
       inbound_message_id: p.inbound_message_id,
       action: p.action,
@@ -166,7 +193,8 @@ export class OutboxRepository {
    * `FOR UPDATE SKIP LOCKED` (jobs being claimed by another instance are skipped, not waited
    * for), their attempt is counted and their next_attempt_at moves `leaseMs` ahead, so no other
    * worker takes them until the lease ends. Jobs already past give_up_at are marked FAILED in the
-   * same statement (returned with `expired`) instead of being attempted.
+   * same statement (returned with `expired`) instead of being attempted; for an expired
+   * SINCH_REPLY job the same statement appends its REPLY_FAILED audit record.
    *
    * Head of line: a job with an ordering_key is claimed only when no older job (smaller id) with
    * the same key is PENDING, whether that one is being attempted (its lease) or waits for a retry.
@@ -195,43 +223,60 @@ export class OutboxRepository {
           ORDER BY c.next_attempt_at, c.id
           LIMIT $2
           FOR UPDATE OF c SKIP LOCKED
-       )
-       UPDATE outbox_jobs j
-          SET attempts = CASE WHEN due.expired THEN j.attempts ELSE j.attempts + 1 END,
-              next_attempt_at = CASE WHEN due.expired THEN j.next_attempt_at
-                                     ELSE now() + $3::double precision * interval '1 millisecond' END,
-              status = CASE WHEN due.expired THEN 'FAILED' ELSE 'PENDING' END,
-              finished_at = CASE WHEN due.expired THEN now() END,
-              last_error = CASE WHEN due.expired
-                                THEN left('given up after ' || j.attempts || ' attempt(s): not sent within ' || $4::text || '; last error: '
-                                          || coalesce(j.last_error, 'none'), ${MAX_LAST_ERROR_CHARS})
-                                ELSE j.last_error END
-         FROM due
-        WHERE j.id = due.id
-       RETURNING j.id, j.kind, j.project_id, j.app_id, j.payload, j.attempts, j.give_up_at,
-                 j.last_error, due.expired`,
+       ),
+       claimed AS (
+         UPDATE outbox_jobs j
+            SET attempts = CASE WHEN due.expired THEN j.attempts ELSE j.attempts + 1 END,
+                next_attempt_at = CASE WHEN due.expired THEN j.next_attempt_at
+                                       ELSE now() + $3::double precision * interval '1 millisecond' END,
+                status = CASE WHEN due.expired THEN 'FAILED' ELSE 'PENDING' END,
+                finished_at = CASE WHEN due.expired THEN now() END,
+                last_error = CASE WHEN due.expired
+                                  THEN left('given up after ' || j.attempts || ' attempt(s): not sent within ' || $4::text || '; last error: '
+                                            || coalesce(j.last_error, 'none'), ${MAX_LAST_ERROR_CHARS})
+                                  ELSE j.last_error END
+           FROM due
+          WHERE j.id = due.id
+         RETURNING j.id, j.kind, j.project_id, j.app_id, j.payload, j.attempts, j.give_up_at,
+                   j.last_error, due.expired
+       ),
+       ${EXPIRED_REPLY_AUDIT}
+       SELECT * FROM claimed`,
       [kind, limit, leaseMs, giveUpSetting],
     );
     return rows.map((r) => ({ ...r, id: String(r.id) }));
   }
 
-  /** Records the claimed attempt as delivered. False when the claim was lost (lease ended). */
-  async markSent(id: string, attempt: number, db: OutboxDb = this.pool): Promise<boolean> {
+  /**
+   * Records the claimed attempt as delivered, with `audit` (REPLY_SENT) in the same statement.
+   * False when the claim was lost (lease ended): then nothing is written.
+   */
+  async markSent(
+    id: string,
+    attempt: number,
+    db: OutboxDb = this.pool,
+    audit?: ReplyAudit,
+  ): Promise<boolean> {
     return this.finish(
       db,
       id,
       attempt,
       `status = 'SENT', finished_at = now(), next_attempt_at = now()`,
       [],
+      audit && { kind: AuditRecordKind.REPLY_SENT, ...audit },
     );
   }
 
-  /** Records the claimed attempt as finally failed. False when the claim was lost. */
+  /**
+   * Records the claimed attempt as finally failed, with `audit` (REPLY_FAILED) in the same
+   * statement. False when the claim was lost: then nothing is written.
+   */
   async markFailed(
     id: string,
     attempt: number,
     error: string,
     db: OutboxDb = this.pool,
+    audit?: ReplyAudit,
   ): Promise<boolean> {
     return this.finish(
       db,
@@ -239,12 +284,14 @@ export class OutboxRepository {
       attempt,
       `status = 'FAILED', finished_at = now(), next_attempt_at = now(), last_error = $3`,
       [clip(error)],
+      audit && { kind: AuditRecordKind.REPLY_FAILED, ...audit },
     );
   }
 
   /**
    * Records a retryable failure of the claimed attempt: the job is due again after `delayMs`, but
-   * not later than its give_up_at; a job already past give_up_at becomes FAILED instead.
+   * not later than its give_up_at; a job already past give_up_at becomes FAILED instead, and
+   * then gets `audit` (REPLY_FAILED) in the same statement.
    * Returns the job's status afterwards, or null when the claim was lost.
    */
   async scheduleRetry(
@@ -253,16 +300,25 @@ export class OutboxRepository {
     delayMs: number,
     error: string,
     db: OutboxDb = this.pool,
+    audit?: ReplyAudit,
   ): Promise<OutboxStatus | null> {
-    const { rows } = await db.query<{ status: OutboxStatus }>(
-      `UPDATE outbox_jobs
+    const update = `UPDATE outbox_jobs
           SET status = CASE WHEN now() >= give_up_at THEN 'FAILED' ELSE 'PENDING' END,
               finished_at = CASE WHEN now() >= give_up_at THEN now() END,
               next_attempt_at = LEAST(now() + $3::double precision * interval '1 millisecond', give_up_at),
               last_error = $4
         WHERE id = $1 AND attempts = $2 AND status = 'PENDING'
-        RETURNING status`,
-      [id, attempt, delayMs, clip(error)],
+        RETURNING status, project_id, app_id`;
+    const params: unknown[] = [id, attempt, delayMs, clip(error)];
+    if (!audit) {
+      const { rows } = await db.query<{ status: OutboxStatus }>(update, params);
+      return rows[0]?.status ?? null;
+    }
+    const { rows } = await db.query<{ status: OutboxStatus }>(
+      `WITH done AS (${update}),
+       ${replyAuditInsert(5, `done.status = 'FAILED'`)}
+       SELECT status FROM done`,
+      [...params, ...replyAuditParams({ kind: AuditRecordKind.REPLY_FAILED, ...audit })],
     );
     return rows[0]?.status ?? null;
   }
@@ -351,15 +407,83 @@ export class OutboxRepository {
     attempt: number,
     set: string,
     params: unknown[],
+    audit?: ReplyAudit & { kind: AuditRecordKind },
   ): Promise<boolean> {
-    const { rowCount } = await db.query(
-      `UPDATE outbox_jobs SET ${set}
-        WHERE id = $1 AND attempts = $2 AND status = 'PENDING'`,
-      [id, attempt, ...params],
+    const update = `UPDATE outbox_jobs SET ${set}
+        WHERE id = $1 AND attempts = $2 AND status = 'PENDING'`;
+    if (!audit) {
+      const { rowCount } = await db.query(update, [id, attempt, ...params]);
+      return rowCount === 1;
+    }
+    // One statement: the record exists exactly when the fenced update held.
+    const { rows } = await db.query<{ n: number }>(
+      `WITH done AS (${update} RETURNING project_id, app_id),
+       ${replyAuditInsert(3 + params.length, 'true')}
+       SELECT count(*)::int AS n FROM done`,
+      [id, attempt, ...params, ...replyAuditParams(audit)],
     );
-    return rowCount === 1;
+    return rows[0]?.n === 1;
   }
 }
+
+/**
+ * A CTE (named reply_audit) that appends one reply audit record per row of the CTE `done`
+ * (project_id, app_id) matching `where`; its values are the parameters from `$first` on, in the
+ * order of replyAuditParams. Data-modifying CTEs run whether or not the main query reads them.
+ */
+function replyAuditInsert(first: number, where: string): string {
+  const p = (i: number) => `$${first + i}`;
+  return `reply_audit AS (
+         INSERT INTO consent_audit
+           (kind, project_id, app_id, identity, list_type, actor, reason, evidence, event_time)
+         SELECT ${p(0)}::varchar, done.project_id, done.app_id, ${p(1)}::varchar, ${p(2)}::varchar,
+                ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::jsonb, now()
+           FROM done
+          WHERE ${where}
+       )`;
+}
+
+function replyAuditParams(a: ReplyAudit & { kind: AuditRecordKind }): unknown[] {
+  return [
+    a.kind,
+    a.identity,
+    a.listType,
+    REPLY_AUDIT_ACTOR,
+    a.reason.slice(0, 500),
+    JSON.stringify(a.evidence),
+  ];
+}
+
+const LIST_TYPE_SQL = LIST_TYPES.map((l) => `'${l}'`).join(', ');
+
+/**
+ * The claim statement's CTE that appends REPLY_FAILED for the SINCH_REPLY jobs it gave up
+ * (rows of `claimed` with expired). Written defensively: whatever a payload holds, the claim
+ * must not fail. Jobs queued before normalized_identity existed fall back to Sinch's identity
+ * (phone numbers arrive from Sinch as digits already, i.e. normalised).
+ */
+const EXPIRED_REPLY_AUDIT = `expired_audit AS (
+         INSERT INTO consent_audit
+           (kind, project_id, app_id, identity, list_type, actor, reason, evidence, event_time)
+         SELECT '${AuditRecordKind.REPLY_FAILED}', c.project_id, c.app_id,
+                left(coalesce(c.payload->>'normalized_identity', c.payload->>'identity'), ${MAX_IDENTITY_LENGTH}),
+                CASE WHEN c.payload->>'list_type' IN (${LIST_TYPE_SQL}) THEN c.payload->>'list_type' END,
+                '${REPLY_AUDIT_ACTOR}',
+                left('confirmation reply (' || coalesce(c.payload->>'action', 'unknown') || ') given up: not delivered in time', 500),
+                jsonb_build_object(
+                  'reply_job_id', c.id::text,
+                  'inbound_message_id', c.payload->'inbound_message_id',
+                  'action', c.payload->'action',
+                  'language', c.payload->'language',
+                  'channel', c.payload->'channel',
+                  'attempts', c.attempts,
+                  'last_error', c.last_error),
+                now()
+           FROM claimed c
+          WHERE c.expired AND c.kind = '${SINCH_REPLY}'
+            AND coalesce(c.payload->>'normalized_identity', c.payload->>'identity') <> ''
+          ORDER BY c.id
+       )`;
 
 function clip(s: string): string {
   return s.length <= MAX_LAST_ERROR_CHARS ? s : `${s.slice(0, MAX_LAST_ERROR_CHARS - 1)}…`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { leaseMs, replyRetryDelayMs, safeJobError } from './outbox.worker.js';
+import { leaseMs, replyAudit, replyRetryDelayMs, safeJobError } from './outbox.worker.js';
 
 describe('replyRetryDelayMs', () => {
   const mid = () => 0.5; // no jitter
@@ -32,5 +32,58 @@ describe('safeJobError', () => {
     });
     expect(out).toBe('HTTP 400: bad "[redacted]" for [redacted]');
     expect(safeJobError('x'.repeat(900), { text: 'abcd', identity: 'efgh' })).toHaveLength(500);
+  });
+});
+
+describe('replyAudit', () => {
+  const payload = {
+    channel: 'SMS',
+    identity: '+46 73-200 11 22',
+    normalized_identity: '46732001122',
+    list_type: 'OPT_OUT_ALL',
+    text: 'You will get no more messages.',
+    inbound_message_id: 'in-1',
+    action: 'OPT_OUT',
+    language: 'EN',
+  };
+
+  it('files a sent reply under the normalised identity, with its list and without its text', () => {
+    const audit = replyAudit({ id: '7', payload, attempts: 2 }, { sinchMessageId: 'm-1' });
+    expect(audit).toEqual({
+      identity: '46732001122',
+      listType: 'OPT_OUT_ALL',
+      reason: 'confirmation reply (OPT_OUT) accepted by Sinch',
+      evidence: {
+        reply_job_id: '7',
+        inbound_message_id: 'in-1',
+        action: 'OPT_OUT',
+        language: 'EN',
+        channel: 'SMS',
+        attempts: 2,
+        sinch_message_id: 'm-1',
+      },
+    });
+    expect(JSON.stringify(audit)).not.toContain(payload.text);
+  });
+
+  it("normalises Sinch's identity of older jobs; no identity, no record", () => {
+    const { normalized_identity: _, list_type: __, ...older } = payload;
+    const audit = replyAudit({ id: '8', payload: older, attempts: 1 }, { lastError: 'HTTP 400' });
+    expect(audit).toMatchObject({
+      identity: '46732001122',
+      listType: null,
+      evidence: { last_error: 'HTTP 400' },
+    });
+    expect(audit!.evidence).not.toHaveProperty('sinch_message_id');
+    expect(
+      replyAudit({ id: '9', payload: { channel: 'SMS' }, attempts: 1 }, { lastError: 'x' }),
+    ).toBeNull();
+    expect(replyAudit({ id: '9', payload: null, attempts: 1 }, { lastError: 'x' })).toBeNull();
+    expect(
+      replyAudit(
+        { id: '9', payload: { ...payload, list_type: 'BOGUS' }, attempts: 1 },
+        { lastError: 'x' },
+      )!.listType,
+    ).toBeNull();
   });
 });

@@ -7,6 +7,8 @@ import {
 } from '@nestjs/common';
 import { honourRetryAfter } from '../common/retry-after.js';
 import { AppConfig } from '../config/app-config.js';
+import { LIST_TYPES, ListType } from '../consent/domain/consent-types.js';
+import { InvalidIdentityError, normalizeIdentity } from '../consent/domain/identity.js';
 import { SinchClient } from '../sinch/sinch-client.js';
 import { SINCH_CLIENT } from '../sinch/sinch.module.js';
 import { OutboxStatus } from './outbox-job.entity.js';
@@ -15,6 +17,7 @@ import {
   ClaimedJob,
   MAX_LAST_ERROR_CHARS,
   OutboxRepository,
+  ReplyAudit,
   SinchReplyPayload,
 } from './outbox.repository.js';
 
@@ -77,6 +80,47 @@ function parsePayload(raw: unknown): SinchReplyPayload | null {
 }
 
 /**
+ * The audit record of a reply job's final outcome, or null when the payload names no usable
+ * identity. Built from the payload's known fields only: never the reply text.
+ */
+export function replyAudit(
+  job: Pick<ClaimedJob, 'id' | 'payload' | 'attempts'>,
+  outcome: { sinchMessageId: string } | { lastError: string },
+): ReplyAudit | null {
+  const p = (typeof job.payload === 'object' && job.payload !== null ? job.payload : {}) as Record<
+    string,
+    unknown
+  >;
+  const text = (key: string): string | null => (typeof p[key] === 'string' ? p[key] : null);
+  let identity: string;
+  try {
+    // The consent change used the normalised identity; older jobs carry only Sinch's.
+    identity = normalizeIdentity(text('normalized_identity') ?? p.identity);
+  } catch (e) {
+    if (e instanceof InvalidIdentityError) return null;
+    throw e;
+  }
+  const listType = text('list_type');
+  const action = text('action');
+  const sent = 'sinchMessageId' in outcome;
+  return {
+    identity,
+    listType:
+      listType && (LIST_TYPES as string[]).includes(listType) ? (listType as ListType) : null,
+    reason: `confirmation reply (${action ?? 'unknown'}) ${sent ? 'accepted by Sinch' : 'not delivered'}`,
+    evidence: {
+      reply_job_id: job.id,
+      inbound_message_id: text('inbound_message_id'),
+      action,
+      language: text('language'),
+      channel: text('channel'),
+      attempts: job.attempts,
+      ...(sent ? { sinch_message_id: outcome.sinchMessageId } : { last_error: outcome.lastError }),
+    },
+  };
+}
+
+/**
  * Sends the queued confirmation replies (outbox_jobs of kind SINCH_REPLY) through Sinch.
  *
  * When OUTBOX_WORKER_ENABLED, a timer polls every OUTBOX_POLL_INTERVAL_MS (at once again after a
@@ -95,6 +139,8 @@ function parsePayload(raw: unknown): SinchReplyPayload | null {
  * - no Sinch credentials configured: a retryable failure ("Sinch credentials are not
  *   configured"), so that replies wait visibly until give_up_at;
  * - still due at give_up_at: FAILED without another attempt (a late confirmation would confuse).
+ * SENT and FAILED are final: each appends one audit record (REPLY_SENT / REPLY_FAILED) in the
+ * statement that records it, fenced like it, so a job has exactly one whatever the retries.
  * Logs carry ids only, never identities or message texts. A database outage is logged at warn and
  * the next tick tries again.
  */
@@ -159,7 +205,13 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const payload = parsePayload(job.payload);
       if (!payload) {
-        await this.outbox.markFailed(job.id, job.attempts, INVALID_PAYLOAD_ERROR);
+        await this.outbox.markFailed(
+          job.id,
+          job.attempts,
+          INVALID_PAYLOAD_ERROR,
+          undefined,
+          replyAudit(job, { lastError: INVALID_PAYLOAD_ERROR }) ?? undefined,
+        );
         this.logger.error(`${ref} has an invalid payload: FAILED`);
         return;
       }
@@ -175,7 +227,12 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
         correlationId: job.id,
       });
       if (outcome.ok) {
-        const recorded = await this.outbox.markSent(job.id, job.attempts);
+        const recorded = await this.outbox.markSent(
+          job.id,
+          job.attempts,
+          undefined,
+          replyAudit(job, { sinchMessageId: outcome.messageId }) ?? undefined,
+        );
         if (recorded) {
           this.logger.log(
             `${ref} sent (attempt ${job.attempts}, Sinch message ${outcome.messageId})`,
@@ -190,7 +247,13 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
         await this.retry(job, ref, error, outcome.retryAfterMs);
         return;
       }
-      await this.outbox.markFailed(job.id, job.attempts, error);
+      await this.outbox.markFailed(
+        job.id,
+        job.attempts,
+        error,
+        undefined,
+        replyAudit(job, { lastError: error }) ?? undefined,
+      );
       this.logger.warn(`${ref} failed (attempt ${job.attempts}, not retryable): ${error}`);
     } catch (e) {
       // Most likely the database went away after the send: the lease brings the job back.
@@ -216,7 +279,15 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       delay > backoff
         ? safeLastError(`${failure}; Retry-After ${Math.ceil(delay / 1000)} s`)
         : failure;
-    const status = await this.outbox.scheduleRetry(job.id, job.attempts, delay, error);
+    // The audit record is written only if this failure is final (past give_up_at).
+    const status = await this.outbox.scheduleRetry(
+      job.id,
+      job.attempts,
+      delay,
+      error,
+      undefined,
+      replyAudit(job, { lastError: error }) ?? undefined,
+    );
     if (status === OutboxStatus.FAILED) {
       this.logger.warn(`${ref} failed (attempt ${job.attempts}, past give_up_at): ${error}`);
     } else if (status === OutboxStatus.PENDING) {

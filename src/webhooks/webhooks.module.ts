@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { ConsentModule } from '../consent/consent.module.js';
 import { KeywordsModule } from '../keywords/keywords.module.js';
 import { MetricsModule } from '../metrics/metrics.js';
@@ -9,7 +10,14 @@ import { WebhooksController } from './webhooks.controller.js';
 import { WebhooksService } from './webhooks.service.js';
 
 @Module({
-  imports: [ConsentModule, KeywordsModule, OutboxModule, SettingsModule, MetricsModule],
+  imports: [
+    AuditModule,
+    ConsentModule,
+    KeywordsModule,
+    OutboxModule,
+    SettingsModule,
+    MetricsModule,
+  ],
   controllers: [WebhooksController],
   providers: [WebhooksService, WebhookRepository],
 })

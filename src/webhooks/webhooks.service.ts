@@ -5,7 +5,13 @@ import { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { hashForLog } from '../common/log-safe.js';
 import { ConsentService } from '../consent/consent.service.js';
-import { ChangeAction, ListType, Origin } from '../consent/domain/consent-types.js';
+import { AuditRepository } from '../audit/audit.repository.js';
+import {
+  AuditRecordKind,
+  ChangeAction,
+  ListType,
+  Origin,
+} from '../consent/domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from '../consent/domain/identity.js';
 import { KeywordService } from '../keywords/keyword.service.js';
 import { KeywordAction } from '../keywords/domain/keyword-types.js';
@@ -28,6 +34,12 @@ export interface WebhookResult {
   outcome: string;
 }
 
+/** What process() found, with what the metrics need beyond the answer to Sinch. */
+interface ProcessResult extends WebhookResult {
+  /** The reason code of a delivery report recorded as RECIPIENT_REFUSED. */
+  refusalReason?: string;
+}
+
 /**
  * Sinch webhook intake: verify, deduplicate, apply. The consent change, its audit record, the
  * delivery record and the pending reply are committed in one transaction before we answer 200;
@@ -45,6 +57,7 @@ export class WebhooksService {
     private readonly consents: ConsentService,
     private readonly keywords: KeywordService,
     private readonly outbox: OutboxRepository,
+    private readonly audit: AuditRepository,
     private readonly metrics: Metrics,
     private readonly config: AppConfig,
   ) {}
@@ -89,7 +102,7 @@ export class WebhooksService {
         ? await this.keywords.evaluate(app, event.text)
         : null;
 
-    const result = await this.dataSource.transaction(async (tx) => {
+    const { refusalReason, ...result } = await this.dataSource.transaction(async (tx) => {
       if (nonce !== null && !(await this.repo.rememberNonce(tx, nonce))) {
         this.metrics.webhookRejections.inc({ reason: 'REPLAYED_NONCE' });
         throw ApiError.unauthenticated(
@@ -100,6 +113,7 @@ export class WebhooksService {
       return this.process(tx, app, event, evaluation);
     });
     this.metrics.webhookDeliveries.inc({ trigger: result.trigger, outcome: result.outcome });
+    if (refusalReason) this.metrics.recipientRefusals.inc({ reason: refusalReason });
     this.purgeNoncesNowAndThen();
     return result;
   }
@@ -109,7 +123,7 @@ export class WebhooksService {
     app: AppRef,
     event: SinchEvent,
     evaluation: Awaited<ReturnType<KeywordService['evaluate']>>,
-  ): Promise<WebhookResult> {
+  ): Promise<ProcessResult> {
     if (event.trigger === 'OTHER') {
       return { status: 'IGNORED', trigger: event.name, outcome: 'IGNORED_TRIGGER' };
     }
@@ -147,6 +161,7 @@ export class WebhooksService {
     }
 
     let outcome: string;
+    let refusalReason: string | undefined;
     let details: Record<string, unknown> = {};
     switch (event.trigger) {
       case 'MESSAGE_INBOUND': {
@@ -207,6 +222,8 @@ export class WebhooksService {
             payload: {
               channel: event.channel,
               identity: event.identity,
+              normalized_identity: identity,
+              list_type: rule.list_type ?? null,
               text: evaluation.reply,
               inbound_message_id: event.messageId,
               action: rule.action,
@@ -251,10 +268,40 @@ export class WebhooksService {
       }
       case 'MESSAGE_DELIVERY': {
         details = { status: event.status, reason_code: event.reasonCode, channel: event.channel };
-        outcome =
-          event.status === 'FAILED' && event.reasonCode && REFUSAL_REASONS.has(event.reasonCode)
-            ? 'RECIPIENT_REFUSED'
-            : 'RECORDED';
+        if (!(
+          event.status === 'FAILED' &&
+          event.reasonCode &&
+          REFUSAL_REASONS.has(event.reasonCode)
+        )) {
+          outcome = 'RECORDED';
+          break;
+        }
+        outcome = 'RECIPIENT_REFUSED';
+        refusalReason = event.reasonCode;
+        // Proof that the recipient refused, next to the consent changes; consent is unchanged.
+        if (identity) {
+          const record = await this.audit.append(tx, {
+            kind: AuditRecordKind.DELIVERY_REFUSED,
+            projectId: app.projectId,
+            appId: app.appId,
+            identity,
+            listType: null,
+            origin: Origin.ORIGIN_MO,
+            operation: null,
+            outcome: null,
+            actor: event.channel ? `sinch:${event.channel}` : 'sinch',
+            reason: `delivery report FAILED: ${event.reasonCode}`,
+            evidence: {
+              message_id: event.messageId,
+              status: event.status,
+              reason_code: event.reasonCode,
+              channel: event.channel,
+            },
+            batchId: null,
+            eventTime: event.eventTime,
+          });
+          details.audit_record_id = record.id;
+        }
         break;
       }
     }
@@ -264,7 +311,7 @@ export class WebhooksService {
         `webhook ${event.trigger} app=${app.appId} identity#${hashForLog(identity, this.config.LOG_HASH_SALT)} outcome=${outcome}`,
       );
     }
-    return { status: 'PROCESSED', trigger: event.trigger, outcome };
+    return { status: 'PROCESSED', trigger: event.trigger, outcome, refusalReason };
   }
 
   private identityOf(event: SinchEvent): string | null {

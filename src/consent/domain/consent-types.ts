@@ -42,6 +42,23 @@ export enum Outcome {
   SUPERSEDED = 'SUPERSEDED',
 }
 
+/**
+ * What an audit record is about. Consent changes carry list_type, origin, operation and outcome;
+ * the other kinds are facts about an identity that change no consent, kept as proof next to the
+ * changes (those four fields are null where they do not apply).
+ */
+export enum AuditRecordKind {
+  /** A requested consent change (whatever its outcome). The only kind Sinch's API knows. */
+  CONSENT_CHANGE = 'CONSENT_CHANGE',
+  /** A FAILED Sinch delivery report whose reason says the recipient refused the message. */
+  DELIVERY_REFUSED = 'DELIVERY_REFUSED',
+  /** A confirmation reply (opt-out, opt-in, HELP) accepted by Sinch. */
+  REPLY_SENT = 'REPLY_SENT',
+  /** A confirmation reply given up: refused by Sinch, or not delivered in time. */
+  REPLY_FAILED = 'REPLY_FAILED',
+}
+export const AUDIT_RECORD_KINDS = Object.values(AuditRecordKind);
+
 /** The answer of a send check. */
 export enum Decision {
   ALLOW = 'ALLOW',

@@ -14,6 +14,7 @@ import {
 import { ApiError, FieldViolation } from '../../common/api-error.js';
 import { IdentityParams } from './sinch-consents.dto.js';
 import {
+  AuditRecordKind,
   ContentType,
   Decision,
   ConsentMode,
@@ -256,23 +257,54 @@ export class AuditRecordDto {
   @ApiProperty({ example: '42' })
   id: string;
 
+  @ApiProperty({
+    enum: AuditRecordKind,
+    enumName: 'AuditRecordKind',
+    description:
+      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED: the final outcome of a confirmation reply (one record per reply; retries are not recorded). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
+    example: AuditRecordKind.CONSENT_CHANGE,
+  })
+  kind: AuditRecordKind;
+
   @ApiProperty({ example: '46732001122' })
   identity: string;
 
-  @ApiProperty({ enum: ListType, enumName: 'ConsentListType' })
-  list_type: ListType;
-
-  @ApiProperty({ enum: Origin, enumName: 'ConsentOrigin' })
-  origin: Origin;
-
-  @ApiProperty({ enum: Operation, enumName: 'ConsentOperation' })
-  operation: Operation;
-
-  @ApiProperty({ enum: Outcome, enumName: 'ConsentChangeOutcome' })
-  outcome: Outcome;
+  @ApiProperty({
+    enum: ListType,
+    enumName: 'ConsentListType',
+    nullable: true,
+    description:
+      "Always set for CONSENT_CHANGE; for a reply, its keyword's list (null for HELP); null for DELIVERY_REFUSED",
+  })
+  list_type: ListType | null;
 
   @ApiProperty({
-    description: 'API key id that asked, "admin", or the source of an MO change',
+    enum: Origin,
+    enumName: 'ConsentOrigin',
+    nullable: true,
+    description: 'Set for CONSENT_CHANGE and DELIVERY_REFUSED (ORIGIN_MO); null for replies',
+  })
+  origin: Origin | null;
+
+  @ApiProperty({
+    enum: Operation,
+    enumName: 'ConsentOperation',
+    nullable: true,
+    description: 'CONSENT_CHANGE only; null for the other kinds',
+  })
+  operation: Operation | null;
+
+  @ApiProperty({
+    enum: Outcome,
+    enumName: 'ConsentChangeOutcome',
+    nullable: true,
+    description: 'CONSENT_CHANGE only; null for the other kinds',
+  })
+  outcome: Outcome | null;
+
+  @ApiProperty({
+    description:
+      'API key id that asked, "admin", the channel of an MO change or refused delivery ("sinch:SMS"), or "consent-gate" for the service\'s own replies',
     example: '01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A',
   })
   actor: string;
@@ -280,7 +312,13 @@ export class AuditRecordDto {
   @ApiProperty({ type: String, nullable: true })
   reason: string | null;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    nullable: true,
+    description:
+      'CONSENT_CHANGE: the proof given with the request. DELIVERY_REFUSED: message_id, status, reason_code, channel. REPLY_*: reply_job_id, inbound_message_id, action, language, channel, attempts, and sinch_message_id (sent) or last_error (failed). Never a message text.',
+  })
   evidence: unknown;
 
   @ApiProperty({
@@ -290,7 +328,11 @@ export class AuditRecordDto {
   })
   batch_id: string | null;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({
+    format: 'date-time',
+    description:
+      "When it happened: the change's event_time, the delivery report's event time, or when the reply's outcome was recorded",
+  })
   event_time: string;
 
   @ApiProperty({ format: 'date-time', description: 'When the service wrote the record' })
