@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Pool } from 'pg';
@@ -15,6 +15,24 @@ export const PG_POOL = Symbol('PG_POOL');
  * connection already exists for the next ("prepared statement ... already exists").
  */
 export const NAMED_STATEMENTS = Symbol('NAMED_STATEMENTS');
+
+/**
+ * pg-pool listens for a client's 'error' events only while the client is idle; a checked-out
+ * client whose connection drops (database restart, network cut) emits 'error' with nobody
+ * listening unless its user added a listener, and an unhandled 'error' event ends the process.
+ * Every client gets a permanent listener on its first checkout: the error still fails the
+ * client's queries, and the pool drops the broken client when it is released.
+ */
+export function guardClientErrors(pool: Pool): Pool {
+  const guarded = new WeakSet<object>();
+  const logger = new Logger('Database');
+  pool.on('acquire', (client) => {
+    if (guarded.has(client)) return;
+    guarded.add(client);
+    client.on('error', (e: Error) => logger.debug(`connection lost while in use: ${e.message}`));
+  });
+  return pool;
+}
 
 @Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
 class EmbeddedPostgresModule {}
@@ -42,7 +60,7 @@ class EmbeddedPostgresModule {}
       provide: PG_POOL,
       inject: [DataSource],
       useFactory: (dataSource: DataSource): Pool =>
-        (dataSource.driver as unknown as { master: Pool }).master,
+        guardClientErrors((dataSource.driver as unknown as { master: Pool }).master),
     },
     {
       provide: NAMED_STATEMENTS,
