@@ -17,6 +17,7 @@ import {
 import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
+import { TypeOrmNestLogger } from './typeorm-logger.js';
 
 export const ENTITIES = [
   AppSettingsEntity,
@@ -55,6 +56,7 @@ export function buildDataSourceOptions(config: AppConfig, url: string): DataSour
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: ['error', 'warn', 'migration'],
+    logger: new TypeOrmNestLogger(),
     poolSize: config.DATABASE_POOL_SIZE,
     extra: {
       connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
