@@ -10,7 +10,9 @@ import { AuthModule } from './auth/auth.module.js';
 import { SettingsModule } from './settings/settings.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { ConsentModule } from './consent/consent.module.js';
-import { HealthController } from './health/health.controller.js';
+import { HealthModule } from './health/health.module.js';
+import { LoggerModule } from 'nestjs-pino';
+import { loggerParams } from './logging/logging.js';
 import { MetricsModule } from './metrics/metrics.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
@@ -36,6 +38,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams(config)),
         {
           module: HotPathsModule,
           global: true,
@@ -53,8 +56,8 @@ export class AppModule {
         WebhooksModule,
         SendGateModule,
         MetricsModule,
+        HealthModule,
       ],
-      controllers: [HealthController],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },

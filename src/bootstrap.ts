@@ -3,12 +3,14 @@ import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
 import { HotPaths } from './common/hot-paths.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
+/** Nest's own level filter, in step with the pino level (see src/logging/logging.ts). */
 export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] | false {
   if (level === 'silent') return false;
   return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
@@ -54,11 +56,15 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     adapter,
     {
       logger: logLevels(config.LOG_LEVEL),
+      // Boot logs wait for pino (below), so that every line is JSON.
+      bufferLogs: true,
       abortOnError: false,
       // Webhook signatures are computed on the exact bytes received.
       rawBody: true,
     },
   );
+  // Every `new Logger(...)` of @nestjs/common now writes through pino (nestjs-pino).
+  app.useLogger(config.LOG_LEVEL === 'silent' ? false : app.get(PinoNestLogger));
   app.enableShutdownHooks();
   if (config.SWAGGER_ENABLED) {
     SwaggerModule.setup('docs', app, () => buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });

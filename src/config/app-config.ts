@@ -103,9 +103,26 @@ export class AppConfig {
   @IsBoolean()
   SWAGGER_ENABLED = true;
 
-  /** Nest log levels to print, lowest first: error, warn, log, debug, verbose. */
+  /**
+   * Least severe level logged: error, warn, log, debug, verbose (or silent). Mapped onto pino's
+   * error, warn, info, debug, trace.
+   */
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose', 'silent'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' | 'silent' = 'log';
+
+  /**
+   * Log one line per HTTP request handled by Fastify (pino-http, level info). Off by default: the
+   * send check is a hot path. Plain consents:check requests are answered before Fastify and are
+   * never logged this way.
+   */
+  @IsBoolean()
+  LOG_HTTP_REQUESTS = false;
+
+  /** Longest wait for the database ping of GET /health and /health/ready (then 503). */
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  HEALTH_CHECK_TIMEOUT_MS = 1000;
 
   /** Sinch project whose credentials send replies (messages:send). */
   @IsOptional()
@@ -210,7 +227,12 @@ export class AppConfig {
   LOG_HASH_SALT = 'consent-gate';
 }
 
-const BOOLEAN_KEYS = new Set(['MIGRATIONS_RUN', 'SWAGGER_ENABLED', 'OUTBOX_WORKER_ENABLED']);
+const BOOLEAN_KEYS = new Set([
+  'MIGRATIONS_RUN',
+  'SWAGGER_ENABLED',
+  'OUTBOX_WORKER_ENABLED',
+  'LOG_HTTP_REQUESTS',
+]);
 const INTEGER_KEYS = new Set([
   'PORT',
   'DATABASE_POOL_SIZE',
@@ -231,6 +253,7 @@ const INTEGER_KEYS = new Set([
   'CALLBACK_RETRY_MAX_MS',
   'CALLBACK_GIVE_UP_AFTER_S',
   'CALLBACK_TIMEOUT_MS',
+  'HEALTH_CHECK_TIMEOUT_MS',
 ]);
 
 /** Variables with no default (so not among the keys of a fresh AppConfig). */

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { configKeys } from '../src/config/app-config.js';
+import { hashForLog } from '../src/common/log-safe.js';
+import { ADMIN_KEY, Api, newApp } from './utils.js';
+
+// The built service (npm test builds first), in its own process, so that its stdout is exactly
+// what an operator would collect: pino's JSON lines at LOG_LEVEL=debug, request logging on.
+const PHONE = '46732009988';
+const SECRET = 'webhook-secret-for-logging-test';
+const TEXT = 'hello-private-text-0f3a';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', () => {
+  let proc: ChildProcess;
+  let out = '';
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const env: Record<string, string | undefined> = { ...process.env };
+    for (const key of configKeys()) delete env[key];
+    Object.assign(env, {
+      DATABASE_URL: process.env.TEST_DATABASE_URL,
+      MIGRATIONS_RUN: 'false',
+      ADMIN_API_KEY: ADMIN_KEY,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      LOG_HTTP_REQUESTS: 'true',
+      OUTBOX_WORKER_ENABLED: 'false',
+      SWAGGER_ENABLED: 'false',
+      NODE_OPTIONS: '',
+    });
+    proc = spawn(process.execPath, ['dist/src/main.js'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await until('the service to listen', () => out.includes('Consent Gate listening'));
+    baseUrl = `http://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    if (proc.exitCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('writes JSON lines with no phone number, message text, token or signature', async () => {
+    const api = new Api(baseUrl);
+    const { projectId, appId, base } = newApp();
+    expect((await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] })).status).toBe(
+      200,
+    );
+    const put = await api.put(`${base}/identities/%2B${PHONE}/opt-outs/OPT_OUT_MARKETING`, {
+      reason: `asked by ${PHONE}`,
+    });
+    expect(put.status).toBe(200);
+
+    const body = JSON.stringify({
+      app_id: appId,
+      project_id: projectId,
+      accepted_time: new Date().toISOString(),
+      event_time: new Date().toISOString(),
+      message: {
+        id: `01${randomBytes(12).toString('hex').toUpperCase()}`,
+        direction: 'TO_APP',
+        contact_message: { text_message: { text: TEXT } },
+        channel_identity: { channel: 'SMS', identity: PHONE, app_id: '' },
+        contact_id: '',
+        conversation_id: '',
+        metadata: '',
+        accept_time: new Date().toISOString(),
+      },
+    });
+    const nonce = randomBytes(13).toString('hex');
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = calculateWebhookSignature(computeSignedData(body, nonce, timestamp), SECRET);
+    const res = await fetch(`${baseUrl}/webhooks/sinch?from=${PHONE}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        cookie: `session=${PHONE}`,
+        'x-sinch-webhook-signature': signature,
+        'x-sinch-webhook-signature-nonce': nonce,
+        'x-sinch-webhook-signature-timestamp': timestamp,
+        'x-sinch-webhook-signature-algorithm': 'HmacSHA256',
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+
+    const hash = hashForLog(PHONE, 'consent-gate');
+    // The lines these requests produce: the consent change, the webhook (debug, identity hashed),
+    // and one request line each (pino-http, written once the response is finished).
+    await until('the request lines', () => out.includes('/webhooks/sinch?…'));
+    await until('the webhook line', () => out.includes(`identity#${hash}`));
+    // The path carries the identity as given (+ and all), hashed as such.
+    expect(out).toContain(
+      `/identities/#${hashForLog(`+${PHONE}`, 'consent-gate')}/opt-outs/OPT_OUT_MARKETING`,
+    );
+    expect(out).toContain('consent changes app=');
+
+    for (const line of out.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    expect(out).not.toContain(PHONE);
+    expect(out).not.toContain('73200');
+    expect(out).not.toContain(TEXT);
+    expect(out).not.toContain(ADMIN_KEY);
+    expect(out).not.toContain(signature);
+    expect(out).not.toContain(nonce);
+  });
+});
