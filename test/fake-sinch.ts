@@ -12,8 +12,9 @@
 //   with app_id, recipient and message (else 400 INVALID_ARGUMENT). Answers 200
 //   { message_id, accepted_time }.
 // Failure injection (failNext, failNextWithReset, stallNext, failNextToken[WithReset]) is consumed in order, before
-// any check, and is recorded like any other request. failFor(identity, ...) injects failures for
-// the messages:send requests to one recipient only (consumed before the general ones).
+// any check, and is recorded like any other request. failFor(identity, ...) and stallFor(identity, n)
+// inject failures for the messages:send requests to one recipient only (consumed before the
+// general ones).
 import { randomBytes } from 'node:crypto';
 import {
   createServer,
@@ -181,6 +182,13 @@ export class FakeSinch {
   ): void {
     const queue = this.recipientFailures.get(identity) ?? [];
     for (let i = 0; i < n; i++) queue.push({ kind: 'status', status, body, headers });
+    this.recipientFailures.set(identity, queue);
+  }
+
+  /** Like stallNext, for the next n messages:send requests to this recipient identity only. */
+  stallFor(identity: string, n: number): void {
+    const queue = this.recipientFailures.get(identity) ?? [];
+    for (let i = 0; i < n; i++) queue.push({ kind: 'stall' });
     this.recipientFailures.set(identity, queue);
   }
 

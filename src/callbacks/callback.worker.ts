@@ -94,9 +94,11 @@ function parsePayload(raw: unknown): CallbackJobPayload | null {
  * Delivers the queued callbacks (outbox_jobs of kind CALLBACK) to the subscriptions' targets,
  * signed with their secrets. Its own poll loop (same OUTBOX_WORKER_ENABLED,
  * OUTBOX_POLL_INTERVAL_MS and OUTBOX_BATCH_SIZE as the reply worker), so a slow target never
- * delays confirmation replies; the claimed jobs of a batch are sent in parallel, each bounded by
- * CALLBACK_TIMEOUT_MS. Nothing here runs on a request path. A batch never holds two callbacks of
- * one subscription about one identity: those are claimed one at a time, in order (see
+ * delays confirmation replies. Up to OUTBOX_BATCH_SIZE callbacks are in flight, each bounded by
+ * CALLBACK_TIMEOUT_MS; a finished one frees its slot for the next claim at once, so a target that
+ * never answers holds only its own slots, never the other subscriptions' deliveries. Nothing here
+ * runs on a request path. Jobs in flight never include two callbacks of one subscription about
+ * one identity: those are claimed one at a time, in order (see
  * OutboxRepository.claimDue and callbackOrderingKey), so an event is not attempted before the
  * one queued before it was delivered or given up.
  *
@@ -126,8 +128,8 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
       name: 'callback',
       logger: this.logger,
       intervalMs: config.OUTBOX_POLL_INTERVAL_MS,
-      batchSize: config.OUTBOX_BATCH_SIZE,
-      batch: () => this.processBatch(),
+      slots: config.OUTBOX_BATCH_SIZE,
+      claim: (limit) => this.claim(limit),
     });
   }
 
@@ -139,34 +141,33 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
     await this.loop.stop();
   }
 
-  /** Claims and delivers one batch; resolves to how many jobs it claimed. */
+  /**
+   * Claims due callbacks into the free slots and delivers them; resolves to how many jobs it
+   * claimed once they are done.
+   */
   runOnce(): Promise<number> {
     return this.loop.runOnce();
   }
 
-  private async processBatch(): Promise<number> {
+  /** Claims up to `limit` due callbacks: one task each, run in parallel by the loop. */
+  private async claim(limit: number): Promise<(() => Promise<void>)[]> {
     const jobs = await this.outbox.claimDue(
       CALLBACK_JOB,
-      this.config.OUTBOX_BATCH_SIZE,
+      limit,
       callbackLeaseMs(this.config.CALLBACK_TIMEOUT_MS),
       'CALLBACK_GIVE_UP_AFTER_S',
     );
-    if (jobs.length === 0) return 0;
+    if (jobs.length === 0) return [];
     const payloads = jobs.map((j) => parsePayload(j.payload));
+    // If this lookup fails, the claimed jobs come back when their lease ends.
     const subscriptions = await this.repo.findByIds([
       ...new Set(payloads.flatMap((p) => (p ? [p.subscription_id] : []))),
     ]);
-    await Promise.all(
-      jobs.map((job, i) => {
-        const payload = payloads[i] ?? null;
-        return this.process(
-          job,
-          payload,
-          payload ? (subscriptions.get(payload.subscription_id) ?? null) : null,
-        );
-      }),
-    );
-    return jobs.length;
+    return jobs.map((job, i) => {
+      const payload = payloads[i] ?? null;
+      const subscription = payload ? (subscriptions.get(payload.subscription_id) ?? null) : null;
+      return () => this.process(job, payload, subscription);
+    });
   }
 
   /** One claimed job, to its recorded outcome. Never throws. */

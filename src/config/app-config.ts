@@ -175,7 +175,7 @@ export class AppConfig {
   @Max(60000)
   OUTBOX_POLL_INTERVAL_MS = 1000;
 
-  /** Jobs claimed per poll. */
+  /** Jobs each outbox worker (replies, callbacks) keeps in flight at most. */
   @IsInt()
   @Min(1)
   @Max(1000)

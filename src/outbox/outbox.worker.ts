@@ -123,12 +123,13 @@ export function replyAudit(
 /**
  * Sends the queued confirmation replies (outbox_jobs of kind SINCH_REPLY) through Sinch.
  *
- * When OUTBOX_WORKER_ENABLED, a timer polls every OUTBOX_POLL_INTERVAL_MS (at once again after a
- * full batch). Polls of one instance never overlap; several instances share the table safely (see
- * OutboxRepository.claimDueReplies). A batch's jobs are sent in parallel: a batch never holds two
- * replies to one recipient, because each reply carries its recipient's ordering key (project, app,
- * channel, normalised identity) and the claim takes a job only when no older job of its key is
- * PENDING. So one recipient's replies go out one at a time, in the order they were queued, across
+ * When OUTBOX_WORKER_ENABLED, a PollingLoop keeps up to OUTBOX_BATCH_SIZE replies in flight: it
+ * claims only into free slots, and a slot freed by a finished send is claimed again at once after
+ * a full claim (else on the OUTBOX_POLL_INTERVAL_MS timer), so a slow send holds only its own slot.
+ * Claims of one instance never overlap; several instances share the table safely (see
+ * OutboxRepository.claimDueReplies). Jobs in flight never include two replies to one recipient,
+ * because each reply carries its recipient's ordering key (project, app, channel, normalised
+ * identity) and the claim takes a job only when no older job of its key is PENDING. So one recipient's replies go out one at a time, in the order they were queued, across
  * batches, retries and instances (an opt-out confirmation is not overtaken by the HELP text asked
  * for right after it, even while the confirmation is being retried). Each claimed job's outcome:
  * - accepted by Sinch: SENT;
@@ -158,8 +159,8 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       name: 'outbox',
       logger: this.logger,
       intervalMs: config.OUTBOX_POLL_INTERVAL_MS,
-      batchSize: config.OUTBOX_BATCH_SIZE,
-      batch: () => this.processBatch(),
+      slots: config.OUTBOX_BATCH_SIZE,
+      claim: (limit) => this.claim(limit),
     });
   }
 
@@ -171,28 +172,26 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.loop.start();
   }
 
-  /** Stops polling and waits for the batch in flight (before the database pool closes). */
+  /** Stops polling and waits for the jobs in flight (before the database pool closes). */
   async beforeApplicationShutdown(): Promise<void> {
     await this.loop.stop();
   }
 
   /**
-   * Claims and processes one batch of due jobs; resolves to how many were claimed (sent, retried,
-   * failed or given up). Never runs alongside another batch of this instance. Rejects only when
-   * the claim itself fails (e.g. the database is unreachable).
+   * Claims due jobs into the free slots and processes them; resolves to how many were claimed
+   * (sent, retried, failed or given up) once they are done. Never claims alongside another claim
+   * of this instance. Rejects only when the claim itself fails (e.g. the database is unreachable).
    */
   runOnce(): Promise<number> {
     return this.loop.runOnce();
   }
 
-  private async processBatch(): Promise<number> {
-    const jobs = await this.outbox.claimDueReplies(
-      this.config.OUTBOX_BATCH_SIZE,
-      leaseMs(this.config.SINCH_TIMEOUT_MS),
-    );
-    // At most one job per recipient (ordering key) in a claim: all in parallel.
-    await Promise.all(jobs.map((job) => this.process(job)));
-    return jobs.length;
+  /** Claims up to `limit` due jobs: one task each, run in parallel by the loop. */
+  private async claim(limit: number): Promise<(() => Promise<void>)[]> {
+    const jobs = await this.outbox.claimDueReplies(limit, leaseMs(this.config.SINCH_TIMEOUT_MS));
+    // A claim never takes a job while an older one of its recipient (ordering key) is PENDING,
+    // in flight included: all in parallel.
+    return jobs.map((job) => () => this.process(job));
   }
 
   /** One claimed job, to its recorded outcome. Never throws. */
