@@ -11,15 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { CallbackWorker } from '../src/callbacks/callback.worker.js';
 import { Receiver, Received } from './callback-receiver.js';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
+import { Api, newApp, randomPhone, sleep, startTestApp, TestApp } from './utils.js';
 
 const SECRET = 'callback-signing-secret-0123';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function randomIdentity(): string {
-  return `4671${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-}
-
 interface JobRow {
   id: string;
   status: 'PENDING' | 'SENT' | 'FAILED';
@@ -153,8 +147,8 @@ describe('callback order and Retry-After', () => {
 
   it("delivers one identity's changes in order while another identity's are not held back", async () => {
     const s = await subscribed();
-    const x = randomIdentity();
-    const y = randomIdentity();
+    const x = randomPhone();
+    const y = randomPhone();
     receiver.failWhen(s.path, callbackOf('OPT_OUT', x), 2, 503);
     await optOut(s.base, x);
     await optIn(s.base, x);
@@ -200,7 +194,7 @@ describe('callback order and Retry-After', () => {
 
   it('a head the receiver refuses (400, given up at once) releases the next change', async () => {
     const s = await subscribed();
-    const x = randomIdentity();
+    const x = randomPhone();
     receiver.failWhen(s.path, callbackOf('OPT_OUT', x), 1, 400);
     await optOut(s.base, x);
     await optIn(s.base, x);
@@ -220,7 +214,7 @@ describe('callback order and Retry-After', () => {
 
   it('a head past give_up_at is given up by the claim and releases the next change', async () => {
     const s = await subscribed();
-    const x = randomIdentity();
+    const x = randomPhone();
     receiver.failWhen(s.path, callbackOf('OPT_OUT', x), 1000, 503);
     await optOut(s.base, x);
     await optIn(s.base, x);
@@ -252,7 +246,7 @@ describe('callback order and Retry-After', () => {
 
   it('a manual redelivery takes its place at the end of the identity queue', async () => {
     const s = await subscribed();
-    const x = randomIdentity();
+    const x = randomPhone();
     await optOut(s.base, x);
     const [x1] = await jobs(s.projectId);
     await drive("x's first change", sentOrFailed(x1!.id));
@@ -284,7 +278,7 @@ describe('callback order and Retry-After', () => {
 
   it('a 429 with Retry-After: 2 delays the next attempt by at least 2 s', async () => {
     const s = await subscribed();
-    const x = randomIdentity();
+    const x = randomPhone();
     receiver.failWhen(s.path, callbackOf('OPT_OUT', x), 1, 429, { 'Retry-After': '2' });
     await optOut(s.base, x);
     const [x1] = await jobs(s.projectId);

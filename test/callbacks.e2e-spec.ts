@@ -11,28 +11,7 @@ import { DataSource } from 'typeorm';
 import { CallbackEmitter } from '../src/callbacks/callback-emitter.js';
 import { ListType } from '../src/consent/domain/consent-types.js';
 import { Receiver } from './callback-receiver.js';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-function randomIdentity(): string {
-  return `4670${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-}
+import { Api, newApp, randomPhone, sleep, startTestApp, TestApp, until } from './utils.js';
 
 const SECRET = 'callback-signing-secret-0123';
 const ULID_LIKE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -115,7 +94,7 @@ describe('callbacks', () => {
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
-    const identity = randomIdentity();
+    const identity = randomPhone();
     const eventTime = new Date(Date.now() - 60_000).toISOString();
     const change = await optOut(s.base, identity, 'OPT_OUT_MARKETING', { event_time: eventTime });
     expect(change.status).toBe(200);
@@ -226,7 +205,7 @@ describe('callbacks', () => {
 
   it('NO_CHANGE and SUPERSEDED changes send nothing; only subscribed triggers are sent', async () => {
     const s = await subscribed(['OPT_OUT']);
-    const identity = randomIdentity();
+    const identity = randomPhone();
     expect((await optOut(s.base, identity, 'OPT_OUT_ALL')).body.outcome).toBe('APPLIED');
     expect((await optOut(s.base, identity, 'OPT_OUT_ALL')).body.outcome).toBe('NO_CHANGE');
     const old = new Date(Date.now() - 3_600_000).toISOString();
@@ -251,7 +230,7 @@ describe('callbacks', () => {
 
   it('a Sinch batch insert sends one callback per applied record', async () => {
     const s = await subscribed(['OPT_OUT']);
-    const [a, b, c] = [randomIdentity(), randomIdentity(), randomIdentity()];
+    const [a, b, c] = [randomPhone(), randomPhone(), randomPhone()];
     expect((await optOut(s.base, a, 'OPT_OUT_ALL')).body.outcome).toBe('APPLIED');
     const batch = await api.post(`/v1/projects/${s.projectId}/consents`, {
       app_id: s.appId,
@@ -289,7 +268,7 @@ describe('callbacks', () => {
     for (const mode of ['PRIMARY', 'SECONDARY']) {
       const s = await subscribed();
       expect((await api.put(`${s.base}/consent-settings`, { mode })).status).toBe(200);
-      const identity = randomIdentity();
+      const identity = randomPhone();
       await optOut(s.base, identity, 'OPT_OUT_ALL');
       await optIn(s.base, identity, 'OPT_OUT_ALL');
       const got = await until(
@@ -306,7 +285,7 @@ describe('callbacks', () => {
   it('a keyword from a Sinch webhook sends OPT_OUT with the channel and origin ORIGIN_MO', async () => {
     const s = await subscribed(['OPT_OUT']);
     expect((await api.put(`${s.base}/consent-settings`, { auto_reply: false })).status).toBe(200);
-    const identity = randomIdentity();
+    const identity = randomPhone();
     const eventTime = new Date(Date.now() - 5_000).toISOString();
     const res = await fetch(`${t.baseUrl}/webhooks/sinch`, {
       method: 'POST',
@@ -350,7 +329,7 @@ describe('callbacks', () => {
 
   it('send-gate events use consent_gate_send_notification, signed the same way', async () => {
     const s = await subscribed(['SEND_BLOCKED']);
-    const identity = randomIdentity();
+    const identity = randomPhone();
     const emitter = t.app.get(CallbackEmitter);
     await ds.transaction((tx) =>
       emitter.emit(
@@ -419,7 +398,7 @@ describe('callbacks', () => {
     const path = receiver.path();
     receiver.failNext(path, 3, 503);
     const s = await subscribed(['OPT_OUT'], { path });
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
 
     const log = await until(
       'the 4th attempt to succeed',
@@ -463,7 +442,7 @@ describe('callbacks', () => {
     const path = receiver.path();
     receiver.failNext(path, 5, 400);
     const s = await subscribed(['OPT_OUT'], { path });
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     const log = await until(
       'GAVE_UP',
       () => deliveries(s.base, s.id),
@@ -484,7 +463,7 @@ describe('callbacks', () => {
 
   it('redeliver queues the same body again as a fresh job', async () => {
     const s = await subscribed(['OPT_OUT']);
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     const [first] = await until(
       'the callback',
       () => deliveries(s.base, s.id),
@@ -567,7 +546,7 @@ describe('callbacks', () => {
       Date.parse(s.created.updated_at),
     );
     secretsSeen.push(JSON.stringify(patched.body));
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     const [delivered] = await until(
       'delivery to the new URL',
       () => receiver.at(newPath),
@@ -625,7 +604,7 @@ describe('callbacks', () => {
     const path = receiver.path();
     receiver.failNext(path, 1000, 503);
     const s = await subscribed(['OPT_OUT'], { path });
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     await until(
       'a first failed attempt',
       () => receiver.at(path),
@@ -709,7 +688,7 @@ describe('callbacks', () => {
     await new Promise<void>((r) => probe.close(() => r()));
 
     const s = await subscribed(['OPT_OUT'], { url: `http://127.0.0.1:${port}/dead` });
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     await until(
       'a refused attempt',
       () => deliveries(s.base, s.id),
@@ -717,7 +696,7 @@ describe('callbacks', () => {
     );
     for (let i = 0; i < 3; i++) {
       const started = Date.now();
-      const res = await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+      const res = await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
       expect(res.status).toBe(200);
       expect(Date.now() - started).toBeLessThan(1000);
     }
@@ -737,7 +716,7 @@ describe('callbacks', () => {
     const path = receiver.path();
     receiver.hang(path);
     const s = await subscribed(['OPT_OUT'], { path });
-    await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     await until(
       'the held request',
       () => receiver.at(path),
@@ -745,9 +724,9 @@ describe('callbacks', () => {
     );
     // The worker is now waiting on the target: the API is not.
     const started = Date.now();
-    const res = await optOut(s.base, randomIdentity(), 'OPT_OUT_ALL');
+    const res = await optOut(s.base, randomPhone(), 'OPT_OUT_ALL');
     expect(res.status).toBe(200);
-    const check = await api.post(`${s.base}/consents:check`, { identities: [randomIdentity()] });
+    const check = await api.post(`${s.base}/consents:check`, { identities: [randomPhone()] });
     expect(check.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(1000);
 

@@ -1,29 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TcpProxy } from './tcp-proxy.js';
-import { Api, startTestApp, TestApp } from './utils.js';
+import type { TcpProxy } from './tcp-proxy.js';
+import { Api, startBehindProxy, TestApp } from './utils.js';
 
 describe('health (terminus)', () => {
   let t: TestApp;
   let proxy: TcpProxy;
+  let close: () => Promise<void>;
   const anon = () => new Api(t.baseUrl, null);
 
   beforeAll(async () => {
     // The database through a proxy that the test can cut.
-    const target = new URL(process.env.TEST_DATABASE_URL!);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    const port = await proxy.start();
-    const viaProxy = new URL(target.toString());
-    viaProxy.port = String(port);
-    t = await startTestApp({
-      DATABASE_URL: viaProxy.toString(),
+    ({ t, proxy, close } = await startBehindProxy({
       DATABASE_CONNECT_TIMEOUT_MS: '1000',
       HEALTH_CHECK_TIMEOUT_MS: '1000',
-    });
+    }));
   });
-  afterAll(async () => {
-    await t.close().catch(() => undefined);
-    await proxy.stop();
-  });
+  afterAll(() => close());
 
   it('is ready (and live) while the database answers, without a token', async () => {
     for (const path of ['/health', '/health/ready']) {

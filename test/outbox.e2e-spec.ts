@@ -5,8 +5,7 @@ import { ListType } from '../src/consent/domain/consent-types.js';
 import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
 import { OutboxWorker } from '../src/outbox/outbox.worker.js';
 import { FakeSinch, RecordedSend, sinchError, ulidLike } from './fake-sinch.js';
-import { TcpProxy } from './tcp-proxy.js';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
+import { Api, newApp, sleep, startBehindProxy, startTestApp, TestApp } from './utils.js';
 
 interface JobRow {
   id: string;
@@ -17,8 +16,6 @@ interface JobRow {
   next_attempt_at: Date;
   give_up_at: Date;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function replyPayload(over: Partial<SinchReplyPayload> = {}): SinchReplyPayload {
   return {
@@ -428,13 +425,8 @@ describe('reply outbox', () => {
   });
 
   it('the poller sends on its own, survives a database outage, and recovers', async () => {
-    const target = new URL(process.env.TEST_DATABASE_URL!);
-    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(target.toString());
-    viaProxy.port = String(await proxy.start());
-    const polling = await startTestApp({
+    const { proxy, close } = await startBehindProxy({
       ...sinchEnv(),
-      DATABASE_URL: viaProxy.toString(),
       DATABASE_CONNECT_TIMEOUT_MS: '500',
       DATABASE_POOL_SIZE: '3',
       OUTBOX_WORKER_ENABLED: 'true',
@@ -455,8 +447,7 @@ describe('reply outbox', () => {
       await waitFor('the poller to recover', async () => (await job(second))?.status === 'SENT');
       expect(sendsFor(second)).toHaveLength(1);
     } finally {
-      await polling.close();
-      await proxy.stop();
+      await close();
     }
   });
 

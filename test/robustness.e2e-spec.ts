@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { Api, newApp, startBehindProxy, startTestApp, TestApp } from './utils.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 async function countRows(sql: string, params: unknown[]): Promise<number> {
   const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
@@ -210,23 +210,15 @@ describe('bad input, limits and errors', () => {
 describe('database outage', () => {
   let t: TestApp;
   let proxy: TcpProxy;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    const target = new URL(process.env.TEST_DATABASE_URL!);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    const port = await proxy.start();
-    const viaProxy = new URL(target.toString());
-    viaProxy.port = String(port);
-    t = await startTestApp({
-      DATABASE_URL: viaProxy.toString(),
+    ({ t, proxy, close } = await startBehindProxy({
       DATABASE_CONNECT_TIMEOUT_MS: '1000',
       SETTINGS_CACHE_TTL_MS: '0',
-    });
+    }));
   });
-  afterAll(async () => {
-    await t.close().catch(() => undefined);
-    await proxy.stop();
-  });
+  afterAll(() => close());
 
   it('answers 503 quickly while the database is unreachable, and recovers', async () => {
     const api = new Api(t.baseUrl);

@@ -9,28 +9,7 @@ import { DataSource } from 'typeorm';
 import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
 import { Receiver } from './callback-receiver.js';
 import { FakeSinch, RecordedSend, ulidLike } from './fake-sinch.js';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function randomIdentity(): string {
-  return `4670${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-}
+import { Api, newApp, randomPhone, startTestApp, TestApp, until } from './utils.js';
 
 /** Longer than the tests: a held request stays unanswered until the fakes stop. */
 const DEAD_TIMEOUT_MS = '20000';
@@ -107,7 +86,7 @@ describe('a slow or dead target holds only its own jobs', () => {
     const about = (identity: string) => (r: { body: string }) => r.body.includes(identity);
 
     // The first change: its callback to the dead target is held, the healthy one answered.
-    const first = randomIdentity();
+    const first = randomPhone();
     expect((await api.put(`${a.base}/identities/${first}/opt-outs/OPT_OUT_ALL`)).status).toBe(200);
     await until(
       'both first callbacks',
@@ -116,7 +95,7 @@ describe('a slow or dead target holds only its own jobs', () => {
     );
 
     // A later change, while the worker still waits on the dead target.
-    const second = randomIdentity();
+    const second = randomPhone();
     expect((await api.put(`${a.base}/identities/${second}/opt-outs/OPT_OUT_ALL`)).status).toBe(200);
     await until(
       'the second callback at the healthy target',
@@ -163,7 +142,7 @@ describe('a slow or dead target holds only its own jobs', () => {
             ?.identity === identity,
       );
 
-    const stalled = randomIdentity();
+    const stalled = randomPhone();
     fake.stallFor(stalled, 1);
     const stalledJob = await enqueue(stalled);
     await until(
@@ -172,7 +151,7 @@ describe('a slow or dead target holds only its own jobs', () => {
       (r) => r !== undefined,
     );
 
-    const other = randomIdentity();
+    const other = randomPhone();
     const otherJob = await enqueue(other);
     await until(
       'the other reply accepted',

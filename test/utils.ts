@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
 import { AppConfig, loadConfig } from '../src/config/app-config.js';
 import { createApp } from '../src/bootstrap.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 
@@ -33,6 +34,51 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { app, config, baseUrl: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+/**
+ * A test app whose database connections go through a TcpProxy, so that the test can cut the
+ * database (proxy.cut()) and bring it back (proxy.restore()). Close both with `close`.
+ */
+export async function startBehindProxy(
+  env: Record<string, string> = {},
+): Promise<{ t: TestApp; proxy: TcpProxy; close(): Promise<void> }> {
+  const target = new URL(process.env.TEST_DATABASE_URL!);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  const viaProxy = new URL(target.toString());
+  viaProxy.port = String(await proxy.start());
+  const t = await startTestApp({ DATABASE_URL: viaProxy.toString(), ...env });
+  return {
+    t,
+    proxy,
+    close: async () => {
+      await t.close().catch(() => undefined);
+      await proxy.stop();
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `probe` every 20 ms until `ok` holds; throws naming `what` after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T> | T,
+  ok: (v: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** A random Swedish mobile number, digits only (as the service stores phone numbers). */
+export function randomPhone(): string {
+  return `4670${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 }
 
 /** A fresh project/app pair, so that test files and tests never see each other's rows. */

@@ -3,8 +3,8 @@ import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { FakeSinch } from './fake-sinch.js';
-import { TcpProxy } from './tcp-proxy.js';
-import { Api, newApp, startTestApp, TestApp } from './utils.js';
+import type { TcpProxy } from './tcp-proxy.js';
+import { Api, newApp, startBehindProxy, startTestApp, TestApp } from './utils.js';
 
 const SECRET = 'webhook-secret-for-tests';
 
@@ -578,23 +578,16 @@ describe('Sinch webhook endpoint', () => {
 describe('Sinch webhook endpoint, database down', () => {
   let t: TestApp;
   let proxy: TcpProxy;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    const target = new URL(process.env.TEST_DATABASE_URL!);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(target.toString());
-    viaProxy.port = String(await proxy.start());
-    t = await startTestApp({
-      DATABASE_URL: viaProxy.toString(),
+    ({ t, proxy, close } = await startBehindProxy({
       DATABASE_CONNECT_TIMEOUT_MS: '1000',
       SETTINGS_CACHE_TTL_MS: '0',
       OUTBOX_WORKER_ENABLED: 'false',
-    });
+    }));
   });
-  afterAll(async () => {
-    await t.close().catch(() => undefined);
-    await proxy.stop();
-  });
+  afterAll(() => close());
 
   it('answers 503 so that Sinch retries, and processes the retry once the database is back', async () => {
     const { projectId, appId, base } = newApp();
