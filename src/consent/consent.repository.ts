@@ -48,8 +48,8 @@ export class ConsentRepository {
   /**
    * Which of `lists` each of these identities is on. One query, whatever the count. A single
    * identity uses a plain primary-key lookup of all its opt-outs (filtered here: at most three
-   * rows), which plans and runs faster than `= ANY`; a batch sends `lists` as a ready-made array
-   * literal (the matrix has three, so they are built once).
+   * rows), which plans and runs faster than `= ANY`, as a named statement; a batch is an unnamed
+   * statement (see below) and sends `lists` as a ready-made array literal.
    */
   async findOptOutLists(
     projectId: string,
@@ -66,8 +66,11 @@ export class ConsentRepository {
       });
       return result.rows.filter((r) => lists.includes(r.list_type));
     }
+    // Unnamed on purpose: a named statement switches to PostgreSQL's generic plan after five
+    // runs, and the generic plan cannot hash the identity array (it is a parameter, not a
+    // constant): a 10,000-identity check then takes twice as long (about 56 ms instead of 23 ms
+    // on the bench data). An unnamed statement is planned with its values every time.
     const result = await this.pool.query<{ identity: string; list_type: ListType }>({
-      name: this.statementName('consent_opt_out_lists_many'),
       text: `SELECT identity, list_type FROM consent_state
               WHERE project_id = $1 AND app_id = $2 AND identity = ANY($3::varchar[])
                 AND list_type = ANY($4::varchar[]) AND opted_out`,
