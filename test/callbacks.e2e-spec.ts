@@ -4,13 +4,13 @@
 // delivery log, manual redelivery, and that a dead or slow target never slows the API.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConversationCallbackWebhooks, validateWebhookSignature } from '@sinch/sdk-core';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { CallbackEmitter } from '../src/callbacks/callback-emitter.js';
 import { ListType } from '../src/consent/domain/consent-types.js';
 import { Receiver } from './callback-receiver.js';
+import { inboundText } from './sinch-payloads.js';
 import { Api, newApp, randomPhone, sleep, startTestApp, TestApp, until } from './utils.js';
 
 const SECRET = 'callback-signing-secret-0123';
@@ -290,24 +290,9 @@ describe('callbacks', () => {
     const res = await fetch(`${t.baseUrl}/webhooks/sinch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        app_id: s.appId,
-        project_id: s.projectId,
-        accepted_time: new Date().toISOString(),
-        event_time: eventTime,
-        message: {
-          id: `01${randomBytes(12).toString('hex').toUpperCase()}`,
-          direction: 'TO_APP',
-          contact_message: { text_message: { text: 'STOP' } },
-          channel_identity: { channel: 'WHATSAPP', identity, app_id: '' },
-          contact_id: '',
-          conversation_id: '',
-          metadata: '',
-          accept_time: new Date().toISOString(),
-          processing_mode: 'DISPATCH',
-        },
-        message_metadata: '',
-      }),
+      body: JSON.stringify(
+        inboundText(s.projectId, s.appId, 'STOP', { eventTime, identity, channel: 'WHATSAPP' }),
+      ),
     });
     expect(res.status).toBe(200);
     const [got] = await until(

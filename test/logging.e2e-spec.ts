@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { configKeys } from '../src/config/app-config.js';
 import { hashForLog } from '../src/common/log-safe.js';
+import { inboundText, signatureHeaders } from './sinch-payloads.js';
 import { ADMIN_KEY, Api, newApp } from './utils.js';
 
 // The built service (npm test builds first), in its own process, so that its stdout is exactly
@@ -79,34 +78,14 @@ describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', ()
     });
     expect(put.status).toBe(200);
 
-    const body = JSON.stringify({
-      app_id: appId,
-      project_id: projectId,
-      accepted_time: new Date().toISOString(),
-      event_time: new Date().toISOString(),
-      message: {
-        id: `01${randomBytes(12).toString('hex').toUpperCase()}`,
-        direction: 'TO_APP',
-        contact_message: { text_message: { text: TEXT } },
-        channel_identity: { channel: 'SMS', identity: PHONE, app_id: '' },
-        contact_id: '',
-        conversation_id: '',
-        metadata: '',
-        accept_time: new Date().toISOString(),
-      },
-    });
-    const nonce = randomBytes(13).toString('hex');
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const signature = calculateWebhookSignature(computeSignedData(body, nonce, timestamp), SECRET);
+    const body = JSON.stringify(inboundText(projectId, appId, TEXT, { identity: PHONE }));
+    const signed = signatureHeaders(body, SECRET);
     const res = await fetch(`${baseUrl}/webhooks/sinch?from=${PHONE}`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
         cookie: `session=${PHONE}`,
-        'x-sinch-webhook-signature': signature,
-        'x-sinch-webhook-signature-nonce': nonce,
-        'x-sinch-webhook-signature-timestamp': timestamp,
-        'x-sinch-webhook-signature-algorithm': 'HmacSHA256',
+        ...signed,
       },
       body,
     });
@@ -128,7 +107,7 @@ describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', ()
     expect(out).not.toContain('73200');
     expect(out).not.toContain(TEXT);
     expect(out).not.toContain(ADMIN_KEY);
-    expect(out).not.toContain(signature);
-    expect(out).not.toContain(nonce);
+    expect(out).not.toContain(signed['x-sinch-webhook-signature']);
+    expect(out).not.toContain(signed['x-sinch-webhook-signature-nonce']);
   });
 });

@@ -4,6 +4,7 @@ import { RequestFailedError, SinchClient } from '@sinch/sdk-core';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { FakeSinch, RecordedSend, sinchError } from './fake-sinch.js';
+import { inboundText } from './sinch-payloads.js';
 import { Api, newApp, startTestApp, TestApp } from './utils.js';
 
 interface MintedKey {
@@ -414,15 +415,11 @@ describe('send gate (messages:send)', () => {
 
     // An ordinary inbound message (no keyword) from the contact, then an opt-out by API.
     await webhook({
-      message: {
-        id: `01${randomBytes(12).toString('hex').toUpperCase()}`,
-        direction: 'TO_APP',
-        contact_message: { text_message: { text: 'hello there' } },
-        channel_identity: { channel: 'SMS', identity: `+${phone}`, app_id: '' },
-        contact_id: contact,
-        conversation_id: '',
-        processing_mode: 'CONVERSATION',
-      },
+      message: inboundText(projectId, appId, 'hello there', {
+        identity: `+${phone}`,
+        contactId: contact,
+        processingMode: 'CONVERSATION',
+      }).message,
     });
     expect((await send(projectId, byContact(contact))).status).toBe(200);
     await optOut(base, phone, 'OPT_OUT_MARKETING');

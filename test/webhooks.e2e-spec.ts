@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { FakeSinch } from './fake-sinch.js';
+import { inboundText, signatureHeaders } from './sinch-payloads.js';
 import type { TcpProxy } from './tcp-proxy.js';
 import { Api, newApp, startBehindProxy, startTestApp, TestApp } from './utils.js';
 
@@ -41,48 +41,14 @@ async function deliver(
   const body = opts.raw ?? JSON.stringify(payload);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const secret = opts.secret === undefined ? SECRET : opts.secret;
-  if (secret !== null) {
-    const nonce = opts.nonce ?? randomBytes(13).toString('hex');
-    const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
-    headers['x-sinch-webhook-signature'] = calculateWebhookSignature(
-      computeSignedData(body, nonce, timestamp),
-      secret,
-    );
-    headers['x-sinch-webhook-signature-nonce'] = nonce;
-    headers['x-sinch-webhook-signature-timestamp'] = timestamp;
-    headers['x-sinch-webhook-signature-algorithm'] = 'HmacSHA256';
-  }
+  if (secret !== null) Object.assign(headers, signatureHeaders(body, secret, opts));
   const sent = opts.tamper ? body.replace('"STOP"', '"START"') : body;
   const res = await fetch(`${baseUrl}/webhooks/sinch`, { method: 'POST', headers, body: sent });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-function inbound(
-  projectId: string,
-  appId: string,
-  text: string,
-  opts: { id?: string; eventTime?: Date; identity?: string } = {},
-) {
-  return {
-    app_id: appId,
-    project_id: projectId,
-    accepted_time: new Date().toISOString(),
-    event_time: (opts.eventTime ?? new Date()).toISOString(),
-    message: {
-      id: opts.id ?? `01${randomBytes(12).toString('hex').toUpperCase()}`,
-      direction: 'TO_APP',
-      contact_message: { text_message: { text } },
-      channel_identity: { channel: 'SMS', identity: opts.identity ?? '46732001122', app_id: '' },
-      contact_id: '',
-      conversation_id: '',
-      metadata: '',
-      accept_time: new Date().toISOString(),
-      processing_mode: 'DISPATCH',
-    },
-    message_metadata: '',
-  };
-}
+const inbound = inboundText;
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): Promise<T> {
   const start = Date.now();
