@@ -11,7 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { CallbackWorker } from '../src/callbacks/callback.worker.js';
 import { Receiver, Received } from './callback-receiver.js';
-import { Api, newApp, randomPhone, sleep, startTestApp, TestApp } from './utils.js';
+import {
+  abandonPendingJobs,
+  Api,
+  newApp,
+  randomPhone,
+  sleep,
+  startTestApp,
+  TestApp,
+} from './utils.js';
 
 const SECRET = 'callback-signing-secret-0123';
 interface JobRow {
@@ -73,13 +81,7 @@ describe('callback order and Retry-After', () => {
 
   afterAll(async () => {
     // Test files share the run's database: leave no callback job for other files' workers.
-    if (ds && projects.length > 0) {
-      await ds.query(
-        `UPDATE outbox_jobs SET status = 'FAILED', finished_at = now(), last_error = 'test cleanup'
-          WHERE kind = 'CALLBACK' AND status = 'PENDING' AND project_id = ANY($1::varchar[])`,
-        [projects],
-      );
-    }
+    if (ds) await abandonPendingJobs(ds, projects, 'CALLBACK');
     await t?.close();
     await receiver.stop();
   });

@@ -11,7 +11,16 @@ import { CallbackEmitter } from '../src/callbacks/callback-emitter.js';
 import { ListType } from '../src/consent/domain/consent-types.js';
 import { Receiver } from './callback-receiver.js';
 import { inboundText } from './sinch-payloads.js';
-import { Api, newApp, randomPhone, sleep, startTestApp, TestApp, until } from './utils.js';
+import {
+  abandonPendingJobs,
+  Api,
+  newApp,
+  randomPhone,
+  sleep,
+  startTestApp,
+  TestApp,
+  until,
+} from './utils.js';
 
 const SECRET = 'callback-signing-secret-0123';
 const ULID_LIKE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -38,13 +47,7 @@ describe('callbacks', () => {
 
   afterAll(async () => {
     // Test files share the run's database: leave no callback job for other files' workers.
-    if (ds && projects.length > 0) {
-      await ds.query(
-        `UPDATE outbox_jobs SET status = 'FAILED', finished_at = now(), last_error = 'test cleanup'
-          WHERE kind = 'CALLBACK' AND status = 'PENDING' AND project_id = ANY($1::varchar[])`,
-        [projects],
-      );
-    }
+    if (ds) await abandonPendingJobs(ds, projects, 'CALLBACK');
     await t?.close();
     await receiver.stop();
   });

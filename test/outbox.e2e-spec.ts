@@ -77,6 +77,19 @@ describe('reply outbox', () => {
     return rows[0];
   }
 
+  /** Drives the worker until job `id` has `status`; returns its row. */
+  function jobReaching(id: string, status: string, what: string): Promise<JobRow> {
+    return waitFor(
+      what,
+      async () => {
+        const r = await job(id);
+        return r?.status === status && r;
+      },
+      10_000,
+      worker,
+    );
+  }
+
   async function waitFor<T>(
     what: string,
     probe: () => Promise<T | undefined | false>,
@@ -175,15 +188,7 @@ describe('reply outbox', () => {
     // The retry is ~REPLY_RETRY_BASE_MS (50 ms ± 10 %) after the failure, not at once.
     expect(await worker.runOnce()).toBe(0);
 
-    const sent = await waitFor(
-      'the job to be SENT',
-      async () => {
-        const r = await job(id);
-        return r?.status === 'SENT' && r;
-      },
-      10_000,
-      worker,
-    );
+    const sent = await jobReaching(id, 'SENT', 'the job to be SENT');
     expect(sent.attempts).toBe(3);
     expect(sendsFor(id)).toHaveLength(3);
     expect(acceptedFor(id)).toHaveLength(1);
@@ -535,15 +540,7 @@ describe('reply outbox', () => {
     expect(failed.next_attempt_at.getTime()).toBeGreaterThanOrEqual(before + 2000);
     expect(failed.next_attempt_at.getTime()).toBeLessThanOrEqual(after + 2000);
 
-    const sent = await waitFor(
-      'the reply to be SENT',
-      async () => {
-        const r = await job(id);
-        return r?.status === 'SENT' && r;
-      },
-      10_000,
-      worker,
-    );
+    const sent = await jobReaching(id, 'SENT', 'the reply to be SENT');
     expect(sent.attempts).toBe(2);
     expect(sendsFor(id)).toHaveLength(2);
   });

@@ -9,7 +9,15 @@ import { DataSource } from 'typeorm';
 import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
 import { Receiver } from './callback-receiver.js';
 import { FakeSinch, RecordedSend, ulidLike } from './fake-sinch.js';
-import { Api, newApp, randomPhone, startTestApp, TestApp, until } from './utils.js';
+import {
+  abandonPendingJobs,
+  Api,
+  newApp,
+  randomPhone,
+  startTestApp,
+  TestApp,
+  until,
+} from './utils.js';
 
 /** Longer than the tests: a held request stays unanswered until the fakes stop. */
 const DEAD_TIMEOUT_MS = '20000';
@@ -47,13 +55,7 @@ describe('a slow or dead target holds only its own jobs', () => {
     await Promise.all([receiver.stop(), fake.stop()]);
     if (t) {
       for (const s of subscriptions) await api.delete(`${s.base}/callbacks/${s.id}`);
-      if (projects.length > 0) {
-        await ds.query(
-          `UPDATE outbox_jobs SET status = 'FAILED', finished_at = now(), last_error = 'test cleanup'
-            WHERE status = 'PENDING' AND project_id = ANY($1::varchar[])`,
-          [projects],
-        );
-      }
+      await abandonPendingJobs(ds, projects);
       await t.close();
     }
   });

@@ -81,6 +81,24 @@ export function randomPhone(): string {
   return `4670${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 }
 
+/**
+ * Test files share the run's database and their workers poll it: marks the PENDING jobs of
+ * these projects FAILED (of one kind, or all) so that no other file's worker picks them up.
+ */
+export async function abandonPendingJobs(
+  db: { query(sql: string, params: unknown[]): Promise<unknown> },
+  projectIds: readonly string[],
+  kind?: string,
+): Promise<void> {
+  if (projectIds.length === 0) return;
+  await db.query(
+    `UPDATE outbox_jobs SET status = 'FAILED', finished_at = now(), last_error = 'test cleanup'
+      WHERE status = 'PENDING' AND project_id = ANY($1::varchar[])
+        AND ($2::varchar IS NULL OR kind = $2::varchar)`,
+    [projectIds, kind ?? null],
+  );
+}
+
 /** A fresh project/app pair, so that test files and tests never see each other's rows. */
 export function newApp(): { projectId: string; appId: string; base: string } {
   const projectId = `p-${randomBytes(6).toString('hex')}`;
