@@ -269,6 +269,8 @@ export class ConsentService {
     }
     // A verdict depends only on the mode, the content type and the set of matched lists (at most
     // 48 combinations): each is decided once per instance and shared (see verdict()).
+    // The per-call map keyed by the lists alone is deliberate: building the instance-wide key
+    // for every opted-out identity of a 10,000-identity check cost about 3 ms more per check.
     const local = new Map<string, Verdict>();
     const verdictFor = (matched: ListType[]): Verdict => {
       const key = matched.join(',');

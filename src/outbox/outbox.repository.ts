@@ -158,7 +158,12 @@ export class OutboxRepository {
       appId: job.appId,
       payload,
       giveUpAfterS: this.config.REPLY_GIVE_UP_AFTER_S,
-      orderingKey: replyOrderingKey(job.projectId, job.appId, p.channel, p.identity),
+      orderingKey: replyOrderingKey(
+        job.projectId,
+        job.appId,
+        p.channel,
+        p.normalized_identity ?? p.identity,
+      ),
     });
   }
 

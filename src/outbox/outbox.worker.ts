@@ -204,13 +204,7 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
       }
       const payload = parsePayload(job.payload);
       if (!payload) {
-        await this.outbox.markFailed(
-          job.id,
-          job.attempts,
-          INVALID_PAYLOAD_ERROR,
-          undefined,
-          replyAudit(job, { lastError: INVALID_PAYLOAD_ERROR }) ?? undefined,
-        );
+        await this.failFinally(job, INVALID_PAYLOAD_ERROR);
         this.logger.error(`${ref} has an invalid payload: FAILED`);
         return;
       }
@@ -246,13 +240,7 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
         await this.retry(job, ref, error, outcome.retryAfterMs);
         return;
       }
-      await this.outbox.markFailed(
-        job.id,
-        job.attempts,
-        error,
-        undefined,
-        replyAudit(job, { lastError: error }) ?? undefined,
-      );
+      await this.failFinally(job, error);
       this.logger.warn(`${ref} failed (attempt ${job.attempts}, not retryable): ${error}`);
     } catch (e) {
       // Most likely the database went away after the send: the lease brings the job back.
@@ -260,6 +248,17 @@ export class OutboxWorker implements OnApplicationBootstrap, BeforeApplicationSh
         `${ref}: could not record the outcome (${describeError(e)}); the job is retried after its lease`,
       );
     }
+  }
+
+  /** Records the claimed attempt as finally FAILED, with its REPLY_FAILED audit record. */
+  private failFinally(job: ClaimedJob, error: string): Promise<boolean> {
+    return this.outbox.markFailed(
+      job.id,
+      job.attempts,
+      error,
+      undefined,
+      replyAudit(job, { lastError: error }) ?? undefined,
+    );
   }
 
   private async retry(
