@@ -16,7 +16,7 @@ import {
 @Index('consent_audit_identity_idx', ['project_id', 'app_id', 'identity', 'id'])
 @Check(
   'consent_audit_kind_check',
-  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED')`,
+  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED')`,
 )
 @Check(
   'consent_audit_consent_change_check',
@@ -73,6 +73,13 @@ export class AuditRecordEntity {
 
   @Column({ type: 'timestamptz' })
   event_time: Date;
+
+  /**
+   * The event time claimed when it was later than the arrival, so not used (event_time is the
+   * arrival then); for EVENT_TIME_REPAIRED, the future event time repaired. Else null.
+   */
+  @Column({ type: 'timestamptz', nullable: true })
+  claimed_event_time: Date | null;
 
   @Column({ type: 'timestamptz', default: () => 'clock_timestamp()' })
   recorded_at: Date;

@@ -25,6 +25,8 @@ export interface NewAuditRecord {
   evidence: unknown;
   batchId: string | null;
   eventTime: Date;
+  /** A consent change's claimed event time when it was later than its arrival (clamped). */
+  claimedEventTime?: Date | null;
 }
 
 /** The append-only audit trail. There is deliberately no update or delete method. */
@@ -37,8 +39,8 @@ export class AuditRepository {
     const rows: { id: string; recorded_at: Date }[] = await tx.query(
       `INSERT INTO consent_audit
          (project_id, app_id, identity, list_type, origin, operation, outcome, actor, reason,
-          evidence, batch_id, event_time, kind)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+          evidence, batch_id, event_time, kind, claimed_event_time)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
        RETURNING id, recorded_at`,
       [
         r.projectId,
@@ -54,6 +56,7 @@ export class AuditRepository {
         r.batchId,
         r.eventTime,
         r.kind ?? AuditRecordKind.CONSENT_CHANGE,
+        r.claimedEventTime ?? null,
       ],
     );
     return { id: String(rows[0]!.id), recorded_at: rows[0]!.recorded_at };

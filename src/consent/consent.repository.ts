@@ -110,15 +110,24 @@ export class ConsentRepository {
     return result.rows.map((r) => r.identity);
   }
 
-  /** The row of one identity on one list, locked until the transaction ends. */
-  async lockState(tx: EntityManager, k: StateKey): Promise<StoredState | null> {
+  /**
+   * The row of one identity on one list, locked until the transaction ends, and the change's
+   * arrival: the database's clock read once the lock is held. One clock for every instance,
+   * read in lock order, so that a change that takes the row after another never arrives
+   * earlier than it (the clamp of event-time.ts relies on that).
+   */
+  async lockState(
+    tx: EntityManager,
+    k: StateKey,
+  ): Promise<{ current: StoredState | null; arrival: Date }> {
     const rows: StoredState[] = await tx.query(
       `SELECT opted_out, since, last_event_time, origin FROM consent_state
         WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4
         FOR UPDATE`,
       [k.projectId, k.appId, k.identity, k.listType],
     );
-    return rows[0] ?? null;
+    const clock: { arrival: Date }[] = await tx.query(`SELECT clock_timestamp() AS arrival`);
+    return { current: rows[0] ?? null, arrival: clock[0]!.arrival };
   }
 
   /** Inserts a row unless a concurrent transaction got there first (then returns false). */

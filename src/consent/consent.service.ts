@@ -23,6 +23,7 @@ import {
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
 import { encodePageToken } from './domain/page-token.js';
 import { readPageToken } from '../common/page-token-param.js';
+import { isTooFarAhead } from './domain/event-time.js';
 import { planChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';
 
@@ -31,7 +32,11 @@ export interface ChangeInput {
   identity: string;
   listType: ListType;
   action: ChangeAction;
-  eventTime: Date;
+  /**
+   * When it happened, as claimed; none means its arrival. Never trusted beyond the arrival:
+   * see domain/event-time.ts (applyOne applies that rule to every path).
+   */
+  eventTime?: Date;
   reason?: string | null;
   evidence?: unknown;
 }
@@ -54,13 +59,13 @@ export interface ChangeResult {
   outcome: Outcome;
   operation: Operation;
   auditRecordId: string;
+  /** The event time stored: min(claimed, arrival). */
   eventTime: Date;
   optedOut: boolean;
 }
 
 export type { CheckResult } from './domain/check-answer.js';
 
-const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 const MAX_EVIDENCE_BYTES = 16 * 1024;
 
 /** Orchestrates consent changes (with their audit records) and send checks. */
@@ -89,21 +94,24 @@ export class ConsentService {
     }
   }
 
-  /** Validates an optional event_time / evidence pair from a request; 400 on bad values. */
-  parseChangeExtras(eventTime: string | undefined, evidence: unknown): Date {
+  /**
+   * Validates an optional event_time / evidence pair from a request; 400 on bad values. An
+   * event time more than 5 minutes ahead is refused; a closer one is clamped by applyChanges.
+   */
+  parseChangeExtras(eventTime: string | undefined, evidence: unknown): Date | undefined {
     if (
       evidence !== undefined &&
       Buffer.byteLength(JSON.stringify(evidence)) > MAX_EVIDENCE_BYTES
     ) {
       throw ApiError.field('evidence', `must be at most ${MAX_EVIDENCE_BYTES} bytes of JSON`);
     }
-    if (eventTime === undefined) return new Date();
+    if (eventTime === undefined) return undefined;
     const t = new Date(eventTime);
     if (Number.isNaN(t.getTime()))
       throw ApiError.field('event_time', 'must be an ISO-8601 date-time');
     if (!/(Z|[+-]\d{2}:?\d{2})$/.test(eventTime))
       throw ApiError.field('event_time', 'must carry a time zone (Z or +hh:mm)');
-    if (t.getTime() > Date.now() + MAX_FUTURE_SKEW_MS)
+    if (isTooFarAhead(t, Date.now()))
       throw ApiError.field('event_time', 'must not be more than 5 minutes in the future');
     if (t.getUTCFullYear() < 2000)
       throw ApiError.field('event_time', 'must be after the year 2000');
@@ -111,8 +119,10 @@ export class ConsentService {
   }
 
   /**
-   * Applies changes in one transaction: each change locks its row, is decided by event time,
-   * and appends one audit record (also for no-ops and superseded changes). All or nothing.
+   * Applies changes in one transaction: each change locks its row, is decided by event time
+   * (never later than its arrival: domain/event-time.ts), and appends one audit record (also
+   * for no-ops and superseded changes, and with the claimed time when it was clamped). All or
+   * nothing.
    * With `outer`, everything happens in the caller's transaction.
    */
   async applyChanges(
@@ -156,8 +166,8 @@ export class ConsentService {
       listType: c.listType,
     };
     for (let attempt = 0; ; attempt++) {
-      const current = await this.consents.lockState(tx, key);
-      const plan = planChange(current, { action: c.action, eventTime: c.eventTime });
+      const { current, arrival } = await this.consents.lockState(tx, key);
+      const plan = planChange(current, { action: c.action, eventTime: c.eventTime, arrival });
       if (plan.next) {
         const origin = plan.outcome === Outcome.APPLIED || !current ? ctx.origin : current.origin;
         const state = { ...plan.next, origin };
@@ -182,7 +192,8 @@ export class ConsentService {
         reason: c.reason ?? null,
         evidence: c.evidence ?? null,
         batchId: ctx.batchId ?? null,
-        eventTime: c.eventTime,
+        eventTime: plan.eventTime,
+        claimedEventTime: plan.claimedEventTime,
       });
       if (plan.outcome === Outcome.APPLIED) {
         // OPT_IN / OPT_OUT callbacks, queued in this transaction: whatever the origin and mode.
@@ -192,7 +203,7 @@ export class ConsentService {
           listType: c.listType,
           origin: ctx.origin,
           auditRecordId: String(record.id),
-          eventTime: c.eventTime,
+          eventTime: plan.eventTime,
           channel: ctx.channel ?? null,
           contactId: ctx.contactId ?? null,
         });
@@ -203,7 +214,7 @@ export class ConsentService {
         outcome: plan.outcome,
         operation: plan.operation,
         auditRecordId: record.id,
-        eventTime: c.eventTime,
+        eventTime: plan.eventTime,
         optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
       };
     }
@@ -217,14 +228,13 @@ export class ConsentService {
   ): Promise<string> {
     const violations: FieldViolation[] = [];
     const changes: ChangeInput[] = [];
-    const now = new Date();
     records.forEach((r, i) => {
       try {
+        // No event time: each record is ordered by its arrival.
         changes.push({
           identity: normalizeIdentity(r.identification),
           listType: r.consent_type,
           action: ChangeAction.OPT_OUT,
-          eventTime: now,
         });
       } catch (e) {
         if (!(e instanceof InvalidIdentityError)) throw e;

@@ -135,6 +135,7 @@ export class ConsentsController {
         evidence: r.evidence,
         batch_id: r.batch_id,
         event_time: r.event_time.toISOString(),
+        claimed_event_time: r.claimed_event_time?.toISOString() ?? null,
         recorded_at: r.recorded_at.toISOString(),
       })),
       next_page_token: page.nextPageToken,

@@ -16,6 +16,7 @@ import {
 } from '../callbacks/callback.entities.js';
 import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
+import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
 import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
 
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   CallbacksSendGate1764000000000,
   AuditTrailEvents1764100000000,
   OutboxOrdering1764200000000,
+  EventTimeRepair1764300000000,
 ];
 
 /**

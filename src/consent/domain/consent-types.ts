@@ -56,6 +56,11 @@ export enum AuditRecordKind {
   REPLY_SENT = 'REPLY_SENT',
   /** A confirmation reply given up: refused by Sinch, or not delivered in time. */
   REPLY_FAILED = 'REPLY_FAILED',
+  /**
+   * A stored event time that lay in the future, set back to when its change was recorded
+   * (migration 1764300000000; claimed_event_time keeps the old value).
+   */
+  EVENT_TIME_REPAIRED = 'EVENT_TIME_REPAIRED',
 }
 export const AUDIT_RECORD_KINDS = Object.values(AuditRecordKind);
 

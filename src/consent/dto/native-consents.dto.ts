@@ -47,7 +47,7 @@ export class ConsentChangeRequestDto {
 
   @ApiPropertyOptional({
     description:
-      'When the end user asked (ISO-8601 with zone). Default: now. A change older than the last applied one for this identity and list is recorded as SUPERSEDED and not applied. At most 5 minutes in the future.',
+      'When the end user asked (ISO-8601 with zone). Default: its arrival. A change older than the last applied one for this identity and list is recorded as SUPERSEDED and not applied. At most 5 minutes in the future (else 400); a time after the arrival is stored as the arrival, the claim kept in the audit record (claimed_event_time).',
     format: 'date-time',
     example: '2026-11-22T10:00:00Z',
   })
@@ -114,7 +114,10 @@ export class ConsentChangeResponseDto {
   @ApiProperty({ description: 'Id of the audit record written for this request', example: '42' })
   audit_record_id: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'The event time stored: the one given, or the arrival when that was earlier',
+  })
   event_time: string;
 
   @ApiProperty({
@@ -261,7 +264,7 @@ export class AuditRecordDto {
     enum: AuditRecordKind,
     enumName: 'AuditRecordKind',
     description:
-      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED: the final outcome of a confirmation reply (one record per reply; retries are not recorded). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
+      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED: the final outcome of a confirmation reply (one record per reply; retries are not recorded). EVENT_TIME_REPAIRED: a stored event time in the future set back to when its change was recorded (claimed_event_time: the old one). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
     example: AuditRecordKind.CONSENT_CHANGE,
   })
   kind: AuditRecordKind;
@@ -331,9 +334,18 @@ export class AuditRecordDto {
   @ApiProperty({
     format: 'date-time',
     description:
-      "When it happened: the change's event_time, the delivery report's event time, or when the reply's outcome was recorded",
+      "When it happened: the change's event_time (never later than its arrival), the delivery report's event time, when the reply's outcome was recorded, or the repaired event time",
   })
   event_time: string;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'The event time claimed when it was later than the arrival (event_time is then the arrival); for EVENT_TIME_REPAIRED, the future event time repaired; else null',
+  })
+  claimed_event_time: string | null;
 
   @ApiProperty({ format: 'date-time', description: 'When the service wrote the record' })
   recorded_at: string;

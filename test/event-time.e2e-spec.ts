@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { EventTimeRepair1764300000000 } from '../src/database/migrations/1764300000000-event-time-repair.js';
+import { inboundText, signatureHeaders } from './sinch-payloads.js';
+import { Api, newApp, randomPhone, startTestApp, TestApp } from './utils.js';
+
+const SECRET = 'webhook-secret-for-event-time';
+const FAR_FUTURE = '2999-01-01T00:00:00.000Z';
+
+/**
+ * Issue 7, defect 1: a claimed event time in the future must never lock a person in. Whatever
+ * the path (API, Sinch batch insert, webhook keyword, Sinch notification), the event time stored
+ * and compared is min(claimed, arrival); the claim is kept in the audit record.
+ */
+describe('event times in the future', () => {
+  let t: TestApp;
+  let api: Api;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    t = await startTestApp({ SETTINGS_CACHE_TTL_MS: '0' });
+    api = new Api(t.baseUrl);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  async function configuredApp(secrets: string[] = [SECRET]) {
+    const a = newApp();
+    const res = await api.put(`${a.base}/consent-settings`, {
+      mode: 'PRIMARY',
+      webhook_secrets: secrets,
+    });
+    expect(res.status).toBe(200);
+    return a;
+  }
+
+  async function deliver(payload: unknown, secret: string | null = SECRET) {
+    const body = JSON.stringify(payload);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (secret !== null) Object.assign(headers, signatureHeaders(body, secret));
+    const res = await fetch(`${t.baseUrl}/webhooks/sinch`, { method: 'POST', headers, body });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  const decision = async (base: string, identity: string) =>
+    (
+      await api.post(`${base}/consents:check`, {
+        identities: [identity],
+        message_content_type: 'CONTENT_MARKETING',
+      })
+    ).body.results[0].decision as string;
+  const audit = async (base: string, identity: string) =>
+    (await api.get(`${base}/identities/${identity}/audit-records`)).body.audit_records as any[];
+
+  const notification = (
+    a: { projectId: string; appId: string },
+    key: 'opt_in_notification' | 'opt_out_notification',
+    identity: string,
+    eventTime: string,
+  ) => ({
+    app_id: a.appId,
+    project_id: a.projectId,
+    accepted_time: new Date().toISOString(),
+    event_time: eventTime,
+    [key]: {
+      channel: 'WHATSAPP',
+      identity,
+      status: key === 'opt_in_notification' ? 'OPT_IN_SUCCEEDED' : 'OPT_OUT_SUCCEEDED',
+      request_id: `r-${Math.random().toString(36).slice(2)}`,
+      contact_id: '',
+    },
+  });
+
+  it('a signed webhook START dated 2999 is clamped to its arrival: a later real STOP blocks', async () => {
+    const a = await configuredApp();
+    const identity = randomPhone();
+    const before = Date.now();
+    const start = await deliver(
+      inboundText(a.projectId, a.appId, 'START', { identity, eventTime: FAR_FUTURE }),
+    );
+    expect(start).toMatchObject({ status: 200, body: { outcome: 'KEYWORD_OPT_IN' } });
+    const stop = await deliver(inboundText(a.projectId, a.appId, 'STOP', { identity }));
+    expect(stop).toMatchObject({ status: 200, body: { outcome: 'KEYWORD_OPT_OUT' } });
+    expect(await decision(a.base, identity)).toBe('BLOCK');
+
+    const [startRecord, stopRecord] = await audit(a.base, identity);
+    // The START is stored at its arrival; its claim is kept as evidence, with the caller's own.
+    expect(startRecord).toMatchObject({ outcome: 'NO_CHANGE', claimed_event_time: FAR_FUTURE });
+    expect(startRecord.evidence).toMatchObject({ trigger: 'MESSAGE_INBOUND', keyword: 'START' });
+    expect(Date.parse(startRecord.event_time)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(startRecord.event_time)).toBeLessThanOrEqual(
+      Date.parse(startRecord.recorded_at),
+    );
+    expect(stopRecord).toMatchObject({ outcome: 'APPLIED', claimed_event_time: null });
+  });
+
+  it('an unsigned webhook (app without a secret) cannot lock an opt-out out either', async () => {
+    const a = await configuredApp([]);
+    const identity = randomPhone();
+    // Opted out first; a START from the far future must not make the next STOP impossible.
+    await deliver(inboundText(a.projectId, a.appId, 'STOP', { identity }), null);
+    const start = await deliver(
+      inboundText(a.projectId, a.appId, 'START', { identity, eventTime: FAR_FUTURE }),
+      null,
+    );
+    expect(start).toMatchObject({ status: 200, body: { outcome: 'KEYWORD_OPT_IN' } });
+    expect(await decision(a.base, identity)).toBe('ALLOW');
+    await deliver(inboundText(a.projectId, a.appId, 'STOP', { identity }), null);
+    expect(await decision(a.base, identity)).toBe('BLOCK');
+    expect((await audit(a.base, identity)).map((r) => r.outcome)).toEqual([
+      'APPLIED',
+      'APPLIED',
+      'APPLIED',
+    ]);
+  });
+
+  it('a Sinch OPT_IN notification dated 2999 does not outlast a later OPT_OUT notification', async () => {
+    const a = await configuredApp();
+    const identity = randomPhone();
+    await deliver(notification(a, 'opt_out_notification', identity, new Date().toISOString()));
+    const optIn = await deliver(notification(a, 'opt_in_notification', identity, FAR_FUTURE));
+    expect(optIn).toMatchObject({ status: 200, body: { outcome: 'OPTED_IN' } });
+    const optOut = await deliver(
+      notification(a, 'opt_out_notification', identity, new Date().toISOString()),
+    );
+    expect(optOut).toMatchObject({ status: 200, body: { outcome: 'OPTED_OUT' } });
+    expect(await decision(a.base, identity)).toBe('BLOCK');
+    const records = await audit(a.base, identity);
+    expect(records.map((r) => [r.outcome, r.claimed_event_time])).toEqual([
+      ['APPLIED', null],
+      ['APPLIED', FAR_FUTURE],
+      ['APPLIED', null],
+    ]);
+  });
+
+  it('the Sinch batch insert opts out after a future-dated START', async () => {
+    const a = await configuredApp();
+    const identity = randomPhone();
+    await deliver(inboundText(a.projectId, a.appId, 'START', { identity, eventTime: FAR_FUTURE }));
+    const batch = await api.post(`/v1/projects/${a.projectId}/consents`, {
+      app_id: a.appId,
+      consent_records: [{ identification: identity, consent_type: 'OPT_OUT_ALL' }],
+    });
+    expect(batch.status).toBe(200);
+    expect(await decision(a.base, identity)).toBe('BLOCK');
+    expect((await audit(a.base, identity)).map((r) => r.outcome)).toEqual(['NO_CHANGE', 'APPLIED']);
+  });
+
+  it('the API clamps event times up to 5 minutes ahead to the arrival and refuses later ones', async () => {
+    const { base } = newApp();
+    const identity = randomPhone();
+    const path = `${base}/identities/${identity}/opt-outs/OPT_OUT_ALL`;
+    expect((await api.put(path, {})).body.outcome).toBe('APPLIED');
+    const ahead = new Date(Date.now() + 4 * 60_000).toISOString();
+    const optIn = await api.delete(path, { event_time: ahead, evidence: { form: 'prefs' } });
+    expect(optIn.status).toBe(200);
+    expect(optIn.body.outcome).toBe('APPLIED');
+    // The answer names the event time stored, not the one claimed.
+    expect(Date.parse(optIn.body.event_time)).toBeLessThan(Date.parse(ahead));
+    // An opt-out with no event time (its arrival) comes after it and applies.
+    const optOut = await api.put(path, {});
+    expect(optOut.body).toMatchObject({ outcome: 'APPLIED', opted_out: true });
+    expect(await decision(base, identity)).toBe('BLOCK');
+    const records = await audit(base, identity);
+    expect(records[1]).toMatchObject({
+      claimed_event_time: ahead,
+      evidence: { form: 'prefs' },
+      event_time: optIn.body.event_time,
+    });
+
+    const tooFar = await api.delete(path, {
+      event_time: new Date(Date.now() + 6 * 60_000).toISOString(),
+    });
+    expect(tooFar.status).toBe(400);
+    expect(JSON.stringify(tooFar.body)).toContain('5 minutes in the future');
+    expect(await audit(base, identity)).toHaveLength(3);
+  });
+
+  it('genuine reordering of past webhook events still resolves by event time', async () => {
+    const a = await configuredApp();
+    const identity = randomPhone();
+    const t1 = new Date(Date.now() - 60_000);
+    const t2 = new Date(Date.now() - 30_000);
+    // START(t2) is delivered before STOP(t1): the STOP happened first and is superseded.
+    await deliver(inboundText(a.projectId, a.appId, 'START', { identity, eventTime: t2 }));
+    await deliver(inboundText(a.projectId, a.appId, 'STOP', { identity, eventTime: t1 }));
+    expect(await decision(a.base, identity)).toBe('ALLOW');
+    const records = await audit(a.base, identity);
+    expect(records.map((r) => [r.outcome, r.event_time, r.claimed_event_time])).toEqual([
+      ['NO_CHANGE', t2.toISOString(), null],
+      ['SUPERSEDED', t1.toISOString(), null],
+    ]);
+  });
+
+  it('migration 1764300000000 repairs stored future event times and audits each repair', async () => {
+    const a = newApp();
+    const [locked, fine] = [randomPhone(), randomPhone()];
+    const q = ds.createQueryRunner();
+    await q.connect();
+    await q.startTransaction();
+    try {
+      // As the old code stored it: a START claimed for 2999, written a minute ago.
+      await q.query(
+        `INSERT INTO consent_state
+           (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin, updated_at)
+         VALUES ($1, $2, $3, 'OPT_OUT_ALL', false, $4, $4, 'ORIGIN_MO', now() - interval '1 minute'),
+                ($1, $2, $5, 'OPT_OUT_ALL', true, now() - interval '2 minutes',
+                 now() - interval '2 minutes', 'ORIGIN_API', now() - interval '2 minutes')`,
+        [a.projectId, a.appId, locked, FAR_FUTURE, fine],
+      );
+      await new EventTimeRepair1764300000000().up(q);
+
+      const rows: { identity: string; since: Date; last_event_time: Date; stale: boolean }[] =
+        await q.query(
+          `SELECT identity, since, last_event_time, last_event_time <= now() AS stale
+             FROM consent_state WHERE project_id = $1 AND app_id = $2 ORDER BY identity = $3`,
+          [a.projectId, a.appId, locked],
+        );
+      const [fineRow, lockedRow] = rows;
+      expect(fineRow!.identity).toBe(fine);
+      expect(lockedRow!.identity).toBe(locked);
+      expect(lockedRow!.stale).toBe(true);
+      expect(lockedRow!.since.getTime()).toBe(lockedRow!.last_event_time.getTime());
+      // Set to when it was written (a minute ago), not to the claim.
+      expect(Date.now() - lockedRow!.last_event_time.getTime()).toBeGreaterThan(30_000);
+
+      const records: any[] = await q.query(
+        `SELECT kind, identity, list_type, actor, evidence, claimed_event_time, event_time
+           FROM consent_audit WHERE project_id = $1 AND app_id = $2`,
+        [a.projectId, a.appId],
+      );
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({
+        kind: 'EVENT_TIME_REPAIRED',
+        identity: locked,
+        list_type: 'OPT_OUT_ALL',
+        actor: 'consent-gate',
+        evidence: {
+          migration: 'EventTimeRepair1764300000000',
+          previous_since: FAR_FUTURE,
+          previous_last_event_time: FAR_FUTURE,
+          last_event_time: lockedRow!.last_event_time.toISOString(),
+        },
+      });
+      expect((records[0].claimed_event_time as Date).toISOString()).toBe(FAR_FUTURE);
+      expect((records[0].event_time as Date).getTime()).toBe(lockedRow!.last_event_time.getTime());
+    } finally {
+      // The shared test database stays as the suite left it.
+      await q.rollbackTransaction();
+      await q.release();
+    }
+  });
+});
