@@ -404,6 +404,7 @@ describe('Sinch webhook endpoint', () => {
         },
         batch_id: null,
         event_time: eventTime.toISOString(),
+        claimed_event_time: null,
         recorded_at: expect.any(String),
       },
     ]);
