@@ -194,56 +194,85 @@ describe('event times in the future', () => {
 
   it('migration 1764300000000 repairs stored future event times and audits each repair', async () => {
     const a = newApp();
-    const [locked, fine] = [randomPhone(), randomPhone()];
+    const [locked, fine, stopped] = [randomPhone(), randomPhone(), randomPhone()];
     const q = ds.createQueryRunner();
     await q.connect();
     await q.startTransaction();
     try {
-      // As the old code stored it: a START claimed for 2999, written a minute ago.
+      // As the old code stored them: a START claimed for 2999 written a minute ago (twice, the
+      // second with a real STOP after it, SUPERSEDED), and a row with nothing wrong.
       await q.query(
         `INSERT INTO consent_state
            (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin, updated_at)
          VALUES ($1, $2, $3, 'OPT_OUT_ALL', false, $4, $4, 'ORIGIN_MO', now() - interval '1 minute'),
+                ($1, $2, $6, 'OPT_OUT_ALL', false, $4, $4, 'ORIGIN_MO', now() - interval '1 minute'),
                 ($1, $2, $5, 'OPT_OUT_ALL', true, now() - interval '2 minutes',
                  now() - interval '2 minutes', 'ORIGIN_API', now() - interval '2 minutes')`,
-        [a.projectId, a.appId, locked, FAR_FUTURE, fine],
+        [a.projectId, a.appId, locked, FAR_FUTURE, fine, stopped],
       );
+      const inserted = (await q.query(
+        `INSERT INTO consent_audit
+           (project_id, app_id, identity, list_type, origin, operation, outcome, actor, event_time,
+            recorded_at)
+         VALUES ($1, $2, $3, 'OPT_OUT_ALL', 'ORIGIN_MO', 'OPERATION_INSERT', 'SUPERSEDED',
+                 'sinch:SMS', now() - interval '30 seconds', now() - interval '29 seconds')
+         RETURNING id`,
+        [a.projectId, a.appId, stopped],
+      )) as { id: string }[];
+      const stopId = inserted[0]!.id;
       await new EventTimeRepair1764300000000().up(q);
 
-      const rows: { identity: string; since: Date; last_event_time: Date; stale: boolean }[] =
-        await q.query(
-          `SELECT identity, since, last_event_time, last_event_time <= now() AS stale
-             FROM consent_state WHERE project_id = $1 AND app_id = $2 ORDER BY identity = $3`,
-          [a.projectId, a.appId, locked],
-        );
-      const [fineRow, lockedRow] = rows;
-      expect(fineRow!.identity).toBe(fine);
-      expect(lockedRow!.identity).toBe(locked);
-      expect(lockedRow!.stale).toBe(true);
-      expect(lockedRow!.since.getTime()).toBe(lockedRow!.last_event_time.getTime());
-      // Set to when it was written (a minute ago), not to the claim.
-      expect(Date.now() - lockedRow!.last_event_time.getTime()).toBeGreaterThan(30_000);
+      type Row = { identity: string; opted_out: boolean; since: Date; last_event_time: Date };
+      const rows: Row[] = await q.query(
+        `SELECT identity, opted_out, since, last_event_time FROM consent_state
+          WHERE project_id = $1 AND app_id = $2`,
+        [a.projectId, a.appId],
+      );
+      const row = (identity: string) => rows.find((r) => r.identity === identity)!;
+      // Untouched.
+      expect(row(fine).opted_out).toBe(true);
+      expect(Date.now() - row(fine).last_event_time.getTime()).toBeGreaterThan(100_000);
+      // Set to when it was written (a minute ago), not to the claim; still opted in.
+      const lockedRow = row(locked);
+      expect(lockedRow.opted_out).toBe(false);
+      expect(lockedRow.since.getTime()).toBe(lockedRow.last_event_time.getTime());
+      expect(Date.now() - lockedRow.last_event_time.getTime()).toBeGreaterThan(45_000);
+      expect(Date.now() - lockedRow.last_event_time.getTime()).toBeLessThan(100_000);
+      // The STOP superseded only by the claim is applied, at its own time (30 s ago).
+      const stoppedRow = row(stopped);
+      expect(stoppedRow.opted_out).toBe(true);
+      expect(stoppedRow.since.getTime()).toBe(stoppedRow.last_event_time.getTime());
+      expect(Date.now() - stoppedRow.since.getTime()).toBeLessThan(45_000);
 
       const records: any[] = await q.query(
         `SELECT kind, identity, list_type, actor, evidence, claimed_event_time, event_time
-           FROM consent_audit WHERE project_id = $1 AND app_id = $2`,
+           FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND kind <> 'CONSENT_CHANGE'`,
         [a.projectId, a.appId],
       );
-      expect(records).toHaveLength(1);
-      expect(records[0]).toMatchObject({
-        kind: 'EVENT_TIME_REPAIRED',
-        identity: locked,
-        list_type: 'OPT_OUT_ALL',
-        actor: 'consent-gate',
-        evidence: {
-          migration: 'EventTimeRepair1764300000000',
-          previous_since: FAR_FUTURE,
-          previous_last_event_time: FAR_FUTURE,
-          last_event_time: lockedRow!.last_event_time.toISOString(),
-        },
-      });
-      expect((records[0].claimed_event_time as Date).toISOString()).toBe(FAR_FUTURE);
-      expect((records[0].event_time as Date).getTime()).toBe(lockedRow!.last_event_time.getTime());
+      expect(records).toHaveLength(2);
+      const record = (identity: string) => records.find((r) => r.identity === identity);
+      for (const [identity, r, reapplied] of [
+        [locked, lockedRow, null],
+        [stopped, stoppedRow, String(stopId)],
+      ] as const) {
+        expect(record(identity)).toMatchObject({
+          kind: 'EVENT_TIME_REPAIRED',
+          list_type: 'OPT_OUT_ALL',
+          actor: 'consent-gate',
+          evidence: {
+            migration: 'EventTimeRepair1764300000000',
+            previous_opted_out: false,
+            previous_since: FAR_FUTURE,
+            previous_last_event_time: FAR_FUTURE,
+            opted_out: r.opted_out,
+            since: r.since.toISOString(),
+            last_event_time: r.last_event_time.toISOString(),
+            reapplied_audit_record_id: reapplied,
+          },
+        });
+        expect((record(identity).claimed_event_time as Date).toISOString()).toBe(FAR_FUTURE);
+        expect((record(identity).event_time as Date).getTime()).toBe(r.last_event_time.getTime());
+      }
     } finally {
       // The shared test database stays as the suite left it.
       await q.rollbackTransaction();

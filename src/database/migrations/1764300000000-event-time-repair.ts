@@ -14,8 +14,11 @@ const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"H
  * - repairs every consent_state row whose last_event_time (or since) lies after the migration's
  *   now(): set to updated_at, when the row was last written, i.e. the arrival of the change that
  *   set that time, which is what the rule stores now (now() only if updated_at were ahead too).
- *   Each repair appends one EVENT_TIME_REPAIRED record (the audit table is INSERT only) with
- *   the old times as evidence. Superseded changes are not replayed: the next change applies.
+ *   A change SUPERSEDED only because of that future time (a STOP after a START dated 2999: its
+ *   own time, never later than its recording, is not before the row was written) would apply
+ *   under the rule: the newest such change is applied (state, since, origin, its time). No
+ *   callback or reply is sent for it. Each repair appends one EVENT_TIME_REPAIRED record (the
+ *   audit table is INSERT only), the old state and the re-applied record's id as evidence.
  * Re-runnable (the e2e test runs up() again, in a transaction it rolls back).
  */
 export class EventTimeRepair1764300000000 implements MigrationInterface {
@@ -31,20 +34,41 @@ export class EventTimeRepair1764300000000 implements MigrationInterface {
     );
     await q.query(`
       WITH future AS (
-        SELECT project_id, app_id, identity, list_type, since, last_event_time
+        SELECT project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin,
+               least(updated_at, now()) AS written
           FROM consent_state
          WHERE last_event_time > now() OR since > now()
            FOR UPDATE
+      ), plan AS (
+        -- The newest change superseded only because of the future time (its own time, never
+        -- later than its recording, is not before the row was written): the rule now applies it.
+        SELECT f.*, r.id AS replay_id, r.wants_opted_out, r.at AS replay_at, r.origin AS replay_origin,
+               r.wants_opted_out IS NOT NULL AND r.wants_opted_out <> f.opted_out AS flips
+          FROM future f
+          LEFT JOIN LATERAL (
+            SELECT a.id, a.operation <> 'OPERATION_DELETE' AS wants_opted_out, a.origin,
+                   least(a.event_time, a.recorded_at) AS at
+              FROM consent_audit a
+             WHERE a.project_id = f.project_id AND a.app_id = f.app_id
+               AND a.identity = f.identity AND a.list_type = f.list_type
+               AND a.kind = 'CONSENT_CHANGE' AND a.outcome = 'SUPERSEDED'
+               AND least(a.event_time, a.recorded_at) >= f.written
+             ORDER BY least(a.event_time, a.recorded_at) DESC, a.id DESC
+             LIMIT 1
+          ) r ON true
       ), repaired AS (
         UPDATE consent_state s
-           SET last_event_time = least(s.last_event_time, s.updated_at, now()),
-               since = least(s.since, s.updated_at, now()),
+           SET opted_out = coalesce(p.wants_opted_out, p.opted_out),
+               last_event_time = coalesce(p.replay_at, p.written),
+               since = CASE WHEN p.flips THEN p.replay_at ELSE least(p.since, p.written) END,
+               origin = CASE WHEN p.flips THEN p.replay_origin ELSE p.origin END,
                updated_at = now()
-          FROM future f
-         WHERE s.project_id = f.project_id AND s.app_id = f.app_id
-           AND s.identity = f.identity AND s.list_type = f.list_type
-        RETURNING s.project_id, s.app_id, s.identity, s.list_type, s.since, s.last_event_time,
-                  f.since AS old_since, f.last_event_time AS old_last_event_time
+          FROM plan p
+         WHERE s.project_id = p.project_id AND s.app_id = p.app_id
+           AND s.identity = p.identity AND s.list_type = p.list_type
+        RETURNING s.project_id, s.app_id, s.identity, s.list_type, s.opted_out, s.since,
+                  s.last_event_time, p.opted_out AS old_opted_out, p.since AS old_since,
+                  p.last_event_time AS old_last_event_time, p.replay_id
       )
       INSERT INTO consent_audit
         (kind, project_id, app_id, identity, list_type, actor, reason, evidence, event_time,
@@ -53,10 +77,13 @@ export class EventTimeRepair1764300000000 implements MigrationInterface {
              'stored event time was in the future: set to when its change was recorded',
              jsonb_build_object(
                'migration', '${this.name}',
+               'previous_opted_out', old_opted_out,
                'previous_since', ${iso('old_since')},
                'previous_last_event_time', ${iso('old_last_event_time')},
+               'opted_out', opted_out,
                'since', ${iso('since')},
-               'last_event_time', ${iso('last_event_time')}),
+               'last_event_time', ${iso('last_event_time')},
+               'reapplied_audit_record_id', replay_id::text),
              last_event_time, old_last_event_time
         FROM repaired`);
   }
