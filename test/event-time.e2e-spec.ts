@@ -176,6 +176,44 @@ describe('event times in the future', () => {
     expect(await audit(base, identity)).toHaveLength(3);
   });
 
+  it('the arrival is read once the row lock is held: a STOP waiting behind a clamped START wins', async () => {
+    const { projectId, appId, base } = newApp();
+    const identity = randomPhone();
+    const path = `${base}/identities/${identity}/opt-outs/OPT_OUT_ALL`;
+    expect((await api.delete(path, {})).status).toBe(200);
+    const q = ds.createQueryRunner();
+    await q.connect();
+    let released: Date;
+    let stop: Promise<{ status: number; body: any }>;
+    try {
+      await q.startTransaction();
+      await q.query(
+        `SELECT 1 FROM consent_state WHERE project_id = $1 AND app_id = $2 AND identity = $3
+            FOR UPDATE`,
+        [projectId, appId, identity],
+      );
+      // The STOP (no event time: its arrival) is sent while the row is locked... (On PostgreSQL
+      // it waits for the row lock; the embedded backend runs one transaction at a time, so
+      // there it waits before its transaction starts.)
+      stop = api.put(path, {});
+      await new Promise((r) => setTimeout(r, 300));
+      // ...by a START clamped to its arrival, which is later than when the STOP was sent.
+      // TypeORM answers an UPDATE with [rows, affected].
+      const [rows] = (await q.query(
+        `UPDATE consent_state SET last_event_time = clock_timestamp(), since = clock_timestamp()
+          WHERE project_id = $1 AND app_id = $2 AND identity = $3 RETURNING last_event_time`,
+        [projectId, appId, identity],
+      )) as [{ last_event_time: Date }[], number];
+      released = rows[0]!.last_event_time;
+      await q.commitTransaction();
+    } finally {
+      await q.release();
+    }
+    const res = await stop;
+    expect(res.body).toMatchObject({ outcome: 'APPLIED', opted_out: true });
+    expect(Date.parse(res.body.event_time)).toBeGreaterThanOrEqual(released.getTime());
+  });
+
   it('genuine reordering of past webhook events still resolves by event time', async () => {
     const a = await configuredApp();
     const identity = randomPhone();

@@ -114,20 +114,27 @@ export class ConsentRepository {
    * The row of one identity on one list, locked until the transaction ends, and the change's
    * arrival: the database's clock read once the lock is held. One clock for every instance,
    * read in lock order, so that a change that takes the row after another never arrives
-   * earlier than it (the clamp of event-time.ts relies on that).
+   * earlier than it (the clamp of event-time.ts relies on that). One statement: the outer
+   * select computes clock_timestamp() after the locking subquery has returned (also when it
+   * waited for the lock, or found no row).
    */
   async lockState(
     tx: EntityManager,
     k: StateKey,
   ): Promise<{ current: StoredState | null; arrival: Date }> {
-    const rows: StoredState[] = await tx.query(
-      `SELECT opted_out, since, last_event_time, origin FROM consent_state
-        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4
-        FOR UPDATE`,
+    const rows: (StoredState & { arrival: Date; found: boolean | null })[] = await tx.query(
+      `SELECT clock_timestamp() AS arrival, s.found, s.opted_out, s.since, s.last_event_time,
+              s.origin
+         FROM (VALUES (1)) one
+         LEFT JOIN LATERAL (
+           SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
+            WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4
+            FOR UPDATE
+         ) s ON true`,
       [k.projectId, k.appId, k.identity, k.listType],
     );
-    const clock: { arrival: Date }[] = await tx.query(`SELECT clock_timestamp() AS arrival`);
-    return { current: rows[0] ?? null, arrival: clock[0]!.arrival };
+    const { arrival, found, ...current } = rows[0]!;
+    return { current: found ? current : null, arrival };
   }
 
   /** Inserts a row unless a concurrent transaction got there first (then returns false). */
