@@ -91,6 +91,10 @@ describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', ()
     });
     expect(res.status).toBe(200);
 
+    // Mistyped routes (404s) carry the number elsewhere in the path: hashed there too.
+    expect((await api.get(`${base}/identity/${PHONE}`)).status).toBe(404);
+    expect((await api.get(`${base}/contacts/%2B${PHONE}/x`)).status).toBe(404);
+
     const hash = hashForLog(PHONE, 'consent-gate');
     // The lines these requests produce: the consent change, the webhook (debug, identity hashed),
     // and one request line each (pino-http, written once the response is finished).
@@ -101,6 +105,10 @@ describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', ()
       `/identities/#${hashForLog(`+${PHONE}`, 'consent-gate')}/opt-outs/OPT_OUT_MARKETING`,
     );
     expect(out).toContain('consent changes app=');
+    await until('the mistyped route lines', () =>
+      out.includes(`/contacts/#${hashForLog(`+${PHONE}`, 'consent-gate')}/x`),
+    );
+    expect(out).toContain(`/identity/#${hash}`);
 
     for (const line of out.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     expect(out).not.toContain(PHONE);

@@ -53,6 +53,39 @@ describe('safeUrl', () => {
     expect(safeUrl('/health', 'salt')).toBe('/health');
     expect(safeUrl('/x/identities/%E0%A4%A', 'salt')).toMatch(/^\/x\/identities\/#[0-9a-f]{12}$/);
   });
+
+  it('hashes a phone-like digit run anywhere in the path (mistyped routes)', () => {
+    const h = (v: string) => `#${hashForLog(v, 'salt')}`;
+    expect(safeUrl('/v1/projects/p/apps/a/identity/46732001122', 'salt')).toBe(
+      `/v1/projects/p/apps/a/identity/${h('46732001122')}`,
+    );
+    expect(safeUrl('/v1/projects/p/apps/a/contacts/%2B46732001122/x', 'salt')).toBe(
+      `/v1/projects/p/apps/a/contacts/${h('+46732001122')}/x`,
+    );
+    expect(safeUrl('/apps/a/contacts/+1%20(555)%20123-1212/x', 'salt')).toBe(
+      `/apps/a/contacts/${h('+1 (555) 123-1212')}/x`,
+    );
+    expect(safeUrl('/apps/a/x/tel:46732001122;ext=9', 'salt')).toBe(
+      `/apps/a/x/tel:${h('46732001122')};ext=9`,
+    );
+    expect(safeUrl('/apps/a/x/46.73.20.01', 'salt')).toBe(`/apps/a/x/${h('46.73.20.01')}`);
+    // Short numbers and ids stay readable; the identities segment keeps its one hash.
+    expect(safeUrl('/v1/projects/p-12345/apps/a/reply-jobs?after=46732001122', 'salt')).toBe(
+      '/v1/projects/p-12345/apps/a/reply-jobs?…',
+    );
+    expect(safeUrl('/x/identities/46732001122/y', 'salt')).toBe(
+      `/x/identities/${h('46732001122')}/y`,
+    );
+    for (const url of [
+      '/identity/46732001122',
+      '/a/%2B46732001122',
+      '/a/46-73-20-01-122',
+      '/a/0046732001122abc',
+    ])
+      expect(safeUrl(url, 'salt').replace(/#[0-9a-f]{12}/g, '#')).not.toMatch(
+        /\d{6}|\d{2}[-.]\d{2}[-.]\d{2}/,
+      );
+  });
 });
 
 describe('pino options', () => {

@@ -46,22 +46,35 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * A request URL fit for logs: no query string, and the path segment after `identities` (a phone
- * number or another channel identity) replaced by the same salted hash the services log.
+ * A digit run that may be a phone number, as it appears in a raw (percent-encoded) path: 6 or more
+ * digits, optionally after `+` (`%2B`), with spaces, dots, dashes or parentheses (plain or encoded)
+ * between them.
+ */
+const PHONE_LIKE = /(?:\+|%2B)?\d(?:(?:[ .()-]|%20|%28|%29)*\d){5,}/gi;
+
+function decodeOrRaw(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // Logged hashed as received.
+  }
+}
+
+/**
+ * A request URL fit for logs: no query string, the path segment after `identities` (a phone
+ * number or another channel identity) replaced by the same salted hash the services log, and any
+ * other phone-like digit run in the path (a mistyped route) hashed the same way.
  */
 export function safeUrl(url: string | undefined, salt: string): string {
   if (!url) return '';
   const path = url.split('?', 1)[0]!;
   const segments = path.split('/');
   for (let i = 1; i < segments.length; i++) {
-    if (segments[i - 1] === 'identities' && segments[i]) {
-      let identity = segments[i]!;
-      try {
-        identity = decodeURIComponent(identity);
-      } catch {
-        // Logged hashed as received.
-      }
-      segments[i] = `#${hashForLog(identity, salt)}`;
+    const segment = segments[i]!;
+    if (segments[i - 1] === 'identities' && segment) {
+      segments[i] = `#${hashForLog(decodeOrRaw(segment), salt)}`;
+    } else {
+      segments[i] = segment.replace(PHONE_LIKE, (run) => `#${hashForLog(decodeOrRaw(run), salt)}`);
     }
   }
   return segments.join('/') + (path.length < url.length ? '?…' : '');
