@@ -26,6 +26,9 @@ export type ErrorDetail =
       metadata?: Record<string, string>;
     };
 
+/** The Retry-After of a 503 for a database outage: long enough for a failover to progress. */
+export const DATABASE_RETRY_AFTER_S = 2;
+
 export class ApiError extends Error {
   constructor(
     readonly httpStatus: number,
@@ -76,8 +79,11 @@ export class ApiError extends Error {
     return new ApiError(404, 'NOT_FOUND', message);
   }
 
+  /** 503 for a database outage, with the Retry-After (seconds) clients and Sinch may honour. */
   static unavailable(message = 'The database is unavailable; retry later.'): ApiError {
-    return new ApiError(503, 'UNAVAILABLE', message);
+    return new ApiError(503, 'UNAVAILABLE', message, [], {
+      'retry-after': String(DATABASE_RETRY_AFTER_S),
+    });
   }
 }
 

@@ -1,4 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import {
+  QueryFailedError,
+  QueryRunnerAlreadyReleasedError,
+  QueryRunnerProviderAlreadyReleasedError,
+} from 'typeorm';
 import { isDatabaseUnavailable } from './database-errors.js';
 
 describe('isDatabaseUnavailable', () => {
@@ -9,6 +14,9 @@ describe('isDatabaseUnavailable', () => {
     [{ message: 'query failed', driverError: { code: '57P01' } }],
     [{ message: 'canceling statement due to statement timeout', code: '57014' }],
     [{ message: 'wrapped', cause: { code: '08006' } }],
+    // A transaction whose connection dropped between two statements: TypeORM released its runner.
+    [new QueryRunnerAlreadyReleasedError()],
+    [new QueryRunnerProviderAlreadyReleasedError()],
   ])('recognises %p', (e) => {
     expect(isDatabaseUnavailable(e)).toBe(true);
   });
@@ -16,6 +24,7 @@ describe('isDatabaseUnavailable', () => {
   it.each([
     [new Error('duplicate key value violates unique constraint')],
     [{ code: '23505' }],
+    [new QueryFailedError('INSERT', [], new Error('value too long for type character varying'))],
     [new TypeError('x is undefined')],
     [null],
     ['string'],

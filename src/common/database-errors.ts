@@ -1,3 +1,5 @@
+import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
+
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -14,6 +16,14 @@ const UNAVAILABLE_MESSAGE =
 /** True when an error means "the database cannot be reached or answer now" (→ 503), not a bug. */
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > 4) return false;
+  // A transaction whose connection was lost between two statements (backend terminated, network
+  // cut): TypeORM released its query runner on the connection's error, and the next statement
+  // of the transaction (or its COMMIT) fails with one of these instead of a driver error.
+  if (
+    error instanceof QueryRunnerAlreadyReleasedError ||
+    error instanceof QueryRunnerProviderAlreadyReleasedError
+  )
+    return true;
   const e = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
   if (
     typeof e.code === 'string' &&
