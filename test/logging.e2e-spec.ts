@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
-import { configKeys } from '../src/config/app-config.js';
 import { hashForLog } from '../src/common/log-safe.js';
 import { inboundText, signatureHeaders } from './sinch-payloads.js';
-import { ADMIN_KEY, Api, newApp } from './utils.js';
+import { ADMIN_KEY, Api, newApp, ServiceProcess, spawnService, until } from './utils.js';
 
 // The built service (npm test builds first), in its own process, so that its stdout is exactly
 // what an operator would collect: pino's JSON lines at LOG_LEVEL=debug, request logging on.
@@ -12,60 +9,23 @@ const PHONE = '46732009988';
 const SECRET = 'webhook-secret-for-logging-test';
 const TEXT = 'hello-private-text-0f3a';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', () => {
-  let proc: ChildProcess;
-  let out = '';
+  let service: ServiceProcess;
+  const out = () => service.output();
   let baseUrl: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    const env: Record<string, string | undefined> = { ...process.env };
-    for (const key of configKeys()) delete env[key];
-    Object.assign(env, {
+    service = await spawnService({
       DATABASE_URL: process.env.TEST_DATABASE_URL,
       MIGRATIONS_RUN: 'false',
-      ADMIN_API_KEY: ADMIN_KEY,
-      PORT: String(port),
-      HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
       LOG_HTTP_REQUESTS: 'true',
-      OUTBOX_WORKER_ENABLED: 'false',
-      SWAGGER_ENABLED: 'false',
-      NODE_OPTIONS: '',
     });
-    proc = spawn(process.execPath, ['dist/src/main.js'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await until('the service to listen', () => out.includes('Consent Gate listening'));
-    baseUrl = `http://127.0.0.1:${port}`;
+    await service.waitFor('Consent Gate listening', 30_000);
+    baseUrl = service.baseUrl;
   });
 
-  afterAll(async () => {
-    if (proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    }
-  });
+  afterAll(() => service.stop());
 
   it('writes JSON lines with no phone number, message text, token or signature', async () => {
     const api = new Api(baseUrl);
@@ -98,24 +58,24 @@ describe('logs (the built service, LOG_LEVEL=debug, LOG_HTTP_REQUESTS=true)', ()
     const hash = hashForLog(PHONE, 'consent-gate');
     // The lines these requests produce: the consent change, the webhook (debug, identity hashed),
     // and one request line each (pino-http, written once the response is finished).
-    await until('the request lines', () => out.includes('/webhooks/sinch?…'));
-    await until('the webhook line', () => out.includes(`identity#${hash}`));
+    await until('the request lines', out, (o) => o.includes('/webhooks/sinch?…'));
+    await until('the webhook line', out, (o) => o.includes(`identity#${hash}`));
     // The path carries the identity as given (+ and all), hashed as such.
-    expect(out).toContain(
+    expect(out()).toContain(
       `/identities/#${hashForLog(`+${PHONE}`, 'consent-gate')}/opt-outs/OPT_OUT_MARKETING`,
     );
-    expect(out).toContain('consent changes app=');
-    await until('the mistyped route lines', () =>
-      out.includes(`/contacts/#${hashForLog(`+${PHONE}`, 'consent-gate')}/x`),
+    expect(out()).toContain('consent changes app=');
+    await until('the mistyped route lines', out, (o) =>
+      o.includes(`/contacts/#${hashForLog(`+${PHONE}`, 'consent-gate')}/x`),
     );
-    expect(out).toContain(`/identity/#${hash}`);
+    expect(out()).toContain(`/identity/#${hash}`);
 
-    for (const line of out.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
-    expect(out).not.toContain(PHONE);
-    expect(out).not.toContain('73200');
-    expect(out).not.toContain(TEXT);
-    expect(out).not.toContain(ADMIN_KEY);
-    expect(out).not.toContain(signed['x-sinch-webhook-signature']);
-    expect(out).not.toContain(signed['x-sinch-webhook-signature-nonce']);
+    for (const line of out().trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    expect(out()).not.toContain(PHONE);
+    expect(out()).not.toContain('73200');
+    expect(out()).not.toContain(TEXT);
+    expect(out()).not.toContain(ADMIN_KEY);
+    expect(out()).not.toContain(signed['x-sinch-webhook-signature']);
+    expect(out()).not.toContain(signed['x-sinch-webhook-signature-nonce']);
   });
 });

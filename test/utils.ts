@@ -1,6 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { AppConfig, loadConfig } from '../src/config/app-config.js';
+import net from 'node:net';
+import { AppConfig, configKeys, loadConfig } from '../src/config/app-config.js';
 import { createApp } from '../src/bootstrap.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -159,4 +161,83 @@ export class Api {
   delete<T = any>(path: string, body?: unknown) {
     return this.request<T>('DELETE', path, body);
   }
+}
+
+/** A free loopback TCP port (for a service started in its own process). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The built service (dist/src/main.js) in a child process, with its stdout and stderr kept. */
+export interface ServiceProcess {
+  proc: ChildProcess;
+  baseUrl: string;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  /** Waits (bounded) until the output contains `text`; throws if the process exits first. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once exited. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/**
+ * Spawns the built service with only the given configuration (every config variable of the
+ * parent's environment is dropped first; `undefined` leaves one unset). Build first.
+ */
+export async function spawnService(
+  env: Record<string, string | undefined>,
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  const childEnv: Record<string, string | undefined> = { ...process.env };
+  for (const key of configKeys()) delete childEnv[key];
+  Object.assign(childEnv, {
+    ADMIN_API_KEY: ADMIN_KEY,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    OUTBOX_WORKER_ENABLED: 'false',
+    SWAGGER_ENABLED: 'false',
+    NODE_OPTIONS: '',
+    ...env,
+  });
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
+  const proc = spawn(process.execPath, ['dist/src/main.js'], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code, signal) => resolve((exitCode = code ?? (signal ? -1 : null)))),
+  );
+  return {
+    proc,
+    baseUrl: `http://127.0.0.1:${port}`,
+    output: () => out,
+    exited,
+    async waitFor(text, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!out.includes(text)) {
+        if (exitCode !== undefined)
+          throw new Error(`the service exited (${exitCode}) before "${text}":\n${out}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${out}`);
+        await sleep(50);
+      }
+    },
+    async stop(graceMs = 15_000) {
+      if (exitCode !== undefined) return exitCode;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
