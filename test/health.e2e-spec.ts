@@ -39,6 +39,7 @@ describe('health (terminus)', () => {
       for (const path of ['/health', '/health/ready']) {
         const res = await anon().get(path);
         expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
         // Terminus' own body, not the API's error shape.
         expect(res.body).toMatchObject({
           status: 'error',

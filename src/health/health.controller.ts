@@ -10,6 +10,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/auth.decorators.js';
+import { DATABASE_RETRY_AFTER_S } from '../common/api-error.js';
 import { AppConfig } from '../config/app-config.js';
 
 /**
@@ -72,7 +73,7 @@ export class HealthController {
       if (!(e instanceof ServiceUnavailableException)) throw e;
       const body = e.getResponse() as HealthCheckResult;
       this.logger.warn(`not ready: ${JSON.stringify(body.error ?? {})}`.slice(0, 500));
-      void reply.status(503);
+      void reply.status(503).header('retry-after', String(DATABASE_RETRY_AFTER_S));
       return body;
     }
   }
