@@ -38,10 +38,12 @@ describe('the embedded database locks DATA_DIR', () => {
     expect(lock).toMatchObject({ pid: first.proc.pid, host: hostname() });
 
     const second = await start(dir);
+    let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([
       second.exited,
-      new Promise<'running'>((r) => setTimeout(() => r('running'), 90_000)),
+      new Promise<'running'>((r) => (timer = setTimeout(() => r('running'), 90_000))),
     ]);
+    clearTimeout(timer);
     expect(code).not.toBe('running');
     expect(code).not.toBe(0);
     // One JSON line through the logger names the directory and the holder's pid.
