@@ -7,6 +7,7 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
 import { HotPaths } from './common/hot-paths.js';
+import { parseJsonBody } from './common/json-body.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -62,6 +63,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       // Webhook signatures are computed on the exact bytes received.
       rawBody: true,
     },
+  );
+  // Every JSON body goes through the one guard (depth, NUL, lone surrogates; see json-body.ts).
+  app.useBodyParser(
+    'application/json',
+    { bodyLimit: config.BODY_LIMIT_BYTES },
+    async (_req: unknown, body: Buffer) => parseJsonBody(body),
   );
   // Every `new Logger(...)` of @nestjs/common now writes through pino (nestjs-pino).
   app.useLogger(config.LOG_LEVEL === 'silent' ? false : app.get(PinoNestLogger));

@@ -108,7 +108,7 @@ describe('keywords', () => {
     ['empty phrase', { ...BASTA, phrase: '' }, 'phrase', /must not be empty/],
     ['blank phrase', { ...BASTA, phrase: '   ' }, 'phrase', /must not be empty/],
     ['control characters', { ...BASTA, phrase: 'BAS\nTA' }, 'phrase', /control characters/],
-    ['a NUL character', { ...BASTA, phrase: 'BASTA\u0000' }, 'phrase', /control characters/],
+    ['a NUL character', { ...BASTA, phrase: 'BASTA\u0000' }, 'phrase', /NUL characters/],
     ['over 100 characters', { ...BASTA, phrase: 'x'.repeat(101) }, 'phrase', /at most 100/],
     ['no letter or digit', { ...BASTA, phrase: '!!!' }, 'phrase', /letter or digit/],
     ['a non-string phrase', { ...BASTA, phrase: 42 }, 'phrase', /must be a string/],

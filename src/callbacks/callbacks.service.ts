@@ -40,7 +40,8 @@ export class CallbacksService {
     const row = await this.dataSource.transaction(async (tx) => {
       await this.repo.lockApp(tx, app);
       if ((await this.repo.countForApp(tx, app)) >= MAX_CALLBACKS_PER_APP) {
-        throw ApiError.invalidArgument(
+        throw ApiError.invalidRequest(
+          [],
           `An app can have at most ${MAX_CALLBACKS_PER_APP} callback subscriptions; delete one first.`,
         );
       }
@@ -70,10 +71,7 @@ export class CallbacksService {
 
   async update(app: AppRef, id: string, dto: UpdateCallbackRequestDto): Promise<CallbackDto> {
     if (dto.target_url === undefined && dto.secret === undefined && dto.triggers === undefined) {
-      throw ApiError.invalidArgument(
-        'Invalid request: give at least one of target_url, secret, triggers',
-        [{ field: '', description: 'give at least one of target_url, secret, triggers' }],
-      );
+      throw ApiError.field('', 'give at least one of target_url, secret, triggers');
     }
     const row = await this.dataSource.transaction(async (tx) => {
       await this.repo.lockApp(tx, app);

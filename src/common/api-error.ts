@@ -41,19 +41,34 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
-  static invalidArgument(message: string, violations: FieldViolation[] = []): ApiError {
+  /**
+   * THE "invalid request" error: a 400 naming every failing field (google.rpc.BadRequest, at
+   * most 100), its message the first five. Every validation (the global pipe, the hand-written
+   * `fromPlain`s, the JSON body guard, services) builds its 400 here.
+   */
+  static invalidRequest(violations: readonly FieldViolation[], message?: string): ApiError {
+    const summary = violations
+      .slice(0, 5)
+      .map((v) => (v.field ? `${v.field}: ${v.description}` : v.description))
+      .join('; ');
     return new ApiError(
       400,
       'INVALID_ARGUMENT',
-      message,
+      message ?? `Invalid request: ${summary}`,
       violations.length > 0
-        ? [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', field_violations: violations }]
+        ? [
+            {
+              '@type': 'type.googleapis.com/google.rpc.BadRequest',
+              field_violations: violations.slice(0, 100),
+            },
+          ]
         : [],
     );
   }
 
+  /** An invalid request with one failing field. */
   static field(field: string, description: string): ApiError {
-    return ApiError.invalidArgument(`${field}: ${description}`, [{ field, description }]);
+    return ApiError.invalidRequest([{ field, description }]);
   }
 
   /**

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { ApiError, RpcStatus, toErrorBody } from './api-error.js';
 import { isDatabaseUnavailable } from './database-errors.js';
+import { malformedJson } from './json-body.js';
 
 const STATUS_BY_HTTP: Record<number, RpcStatus> = {
   400: 'INVALID_ARGUMENT',
@@ -58,11 +59,6 @@ function isMalformedJson(e: unknown): boolean {
   return (
     e instanceof SyntaxError || (e as { code?: unknown })?.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
   );
-}
-
-/** The 400 for a body that is not JSON (also used by the send check's hot path). */
-export function malformedJson(): ApiError {
-  return new ApiError(400, 'INVALID_ARGUMENT', 'Malformed JSON in request body.');
 }
 
 function describe(e: unknown): string {

@@ -29,10 +29,7 @@ export class AppParams extends ProjectParams {
         violations.push({ field: key, description: `${key} ${ID_RULE}` });
     }
     if (violations.length > 0) {
-      throw ApiError.invalidArgument(
-        `Invalid request: ${violations.map((x) => x.description).join('; ')}`,
-        violations,
-      );
+      throw ApiError.invalidRequest(violations);
     }
     return Object.assign(new AppParams(), { project_id: v.project_id, app_id: v.app_id });
   }

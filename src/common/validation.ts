@@ -18,22 +18,16 @@ function flatten(errors: ValidationError[], prefix = ''): FieldViolation[] {
   return out;
 }
 
-/** The global ValidationPipe: unknown fields rejected, every failing field named in the 400. */
+/**
+ * The global ValidationPipe: unknown fields rejected (by AppValidationPipe's own check, which
+ * also sees keys named like prototype members), every failing field named in the 400.
+ */
 export function createValidationPipe(): ValidationPipe {
   return new AppValidationPipe({
     transform: true,
-    whitelist: true,
-    forbidNonWhitelisted: true,
     forbidUnknownValues: true,
     stopAtFirstError: false,
     validationError: { target: false, value: false },
-    exceptionFactory: (errors) => {
-      const violations = flatten(errors).slice(0, 100);
-      const summary = violations
-        .slice(0, 5)
-        .map((v) => `${v.field}: ${v.description}`)
-        .join('; ');
-      return ApiError.invalidArgument(`Invalid request: ${summary}`, violations);
-    },
+    exceptionFactory: (errors) => ApiError.invalidRequest(flatten(errors)),
   });
 }

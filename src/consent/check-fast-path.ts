@@ -9,7 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Scope } from '../auth/api-key.entity.js';
 import { BearerAuthenticator } from '../auth/bearer-authenticator.js';
 import { toErrorBody } from '../common/api-error.js';
-import { malformedJson, toApiError } from '../common/api-exception.filter.js';
+import { toApiError } from '../common/api-exception.filter.js';
+import { parseJsonBody } from '../common/json-body.js';
 import { HotPaths } from '../common/hot-paths.js';
 import { AppParams } from '../common/params.dto.js';
 import { AppConfig } from '../config/app-config.js';
@@ -97,7 +98,7 @@ export class CheckFastPath implements OnModuleInit, BeforeApplicationShutdown {
       if (!this.authenticator.isCachedWithScope(authorization, Scope.READ))
         await this.authenticator.authenticate(authorization, Scope.READ);
       const params = AppParams.fromPlain({ project_id: projectId, app_id: appId });
-      const dto = CheckRequestDto.fromPlain(parseJson(body));
+      const dto = CheckRequestDto.fromPlain(parseJsonBody(body));
       const answer = await this.consents.check(
         { projectId: params.project_id, appId: params.app_id },
         dto.identities,
@@ -120,18 +121,6 @@ function decodeParam(raw: string): string | null {
     return decodeURIComponent(raw);
   } catch {
     return null;
-  }
-}
-
-/**
- * JSON.parse, failing as the controller route's body parser does. Own `__proto__` or
- * `constructor` keys cannot pollute anything here: CheckRequestDto refuses unknown properties.
- */
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw malformedJson();
   }
 }
 

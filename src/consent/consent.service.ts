@@ -245,9 +245,9 @@ export class ConsentService {
       }
     });
     if (violations.length > 0) {
-      throw ApiError.invalidArgument(
-        `Batch rejected, nothing stored: ${violations[0]!.field}: ${violations[0]!.description}`,
+      throw ApiError.invalidRequest(
         violations,
+        `Batch rejected, nothing stored: ${violations[0]!.field}: ${violations[0]!.description}`,
       );
     }
     const batchId = newUlid();
@@ -347,10 +347,7 @@ export class ConsentService {
       }
     }
     if (violations.length > 0) {
-      throw ApiError.invalidArgument(
-        `Invalid request: ${violations[0]!.field}: ${violations[0]!.description}`,
-        violations,
-      );
+      throw ApiError.invalidRequest(violations);
     }
     return identities;
   }

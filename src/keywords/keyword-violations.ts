@@ -1,4 +1,4 @@
-import { ApiError, FieldViolation } from '../common/api-error.js';
+import type { FieldViolation } from '../common/api-error.js';
 
 const FIELDS = ['phrase', 'action', 'list_type', 'language'] as const;
 
@@ -12,13 +12,4 @@ export function keywordViolations(messages: readonly string[]): FieldViolation[]
     field: FIELDS.find((f) => description.startsWith(`${f} `)) ?? 'phrase',
     description,
   }));
-}
-
-/** The 400 for a request with these violations (nothing stored). */
-export function invalidKeyword(violations: readonly FieldViolation[]): ApiError {
-  const summary = violations
-    .slice(0, 5)
-    .map((v) => `${v.field}: ${v.description}`)
-    .join('; ');
-  return ApiError.invalidArgument(`Invalid request: ${summary}`, [...violations]);
 }

@@ -18,7 +18,7 @@ import {
   MatchingProfile,
 } from './domain/keyword-types.js';
 import { MAX_CUSTOM_KEYWORDS } from './dto/keywords.dto.js';
-import { invalidKeyword, keywordViolations } from './keyword-violations.js';
+import { keywordViolations } from './keyword-violations.js';
 
 /** What an inbound text means for an app: the match, the reply to send, and whether to send it. */
 export interface KeywordEvaluation {
@@ -187,12 +187,13 @@ export class KeywordService {
         order: { id: 'ASC' },
       });
       if (existing.length >= MAX_CUSTOM_KEYWORDS) {
-        throw ApiError.invalidArgument(
+        throw ApiError.invalidRequest(
+          [],
           `An app can have at most ${MAX_CUSTOM_KEYWORDS} custom keywords; delete one first.`,
         );
       }
       const errors = validateCustomKeyword(input, buildRuleSet(existing.map(toRule)));
-      if (errors.length > 0) throw invalidKeyword(keywordViolations(errors));
+      if (errors.length > 0) throw ApiError.invalidRequest(keywordViolations(errors));
       const entity = repo.create({
         id: newUlid(),
         project_id: app.projectId,

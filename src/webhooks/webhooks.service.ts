@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -69,9 +70,16 @@ export class WebhooksService {
     } catch (e) {
       if (e instanceof MalformedEventError) {
         this.metrics.webhookRejections.inc({ reason: 'MALFORMED' });
-        throw ApiError.invalidArgument(`Not a Sinch callback: ${e.message}`);
+        throw ApiError.invalidRequest(
+          [{ field: e.field, description: e.description }],
+          `Not a Sinch callback: ${e.message}`,
+        );
       }
       throw e;
+    }
+    if (headers.nonce !== undefined && headers.nonce.length > MAX_NONCE_CHARS) {
+      this.metrics.webhookRejections.inc({ reason: 'MALFORMED' });
+      throw ApiError.field(NONCE_HEADER, `must be at most ${MAX_NONCE_CHARS} characters`);
     }
     const app: AppRef = { projectId: event.projectId, appId: event.appId };
     const settings = await this.settings.find(app);
@@ -128,12 +136,13 @@ export class WebhooksService {
       return { status: 'IGNORED', trigger: event.name, outcome: 'IGNORED_TRIGGER' };
     }
     const identity = this.identityOf(event);
-    const deliveryKey =
+    const deliveryKey = fitDeliveryKey(
       event.trigger === 'MESSAGE_INBOUND'
         ? `inbound:${event.messageId}`
         : event.trigger === 'MESSAGE_DELIVERY'
           ? `delivery:${event.messageId}:${event.status}`
-          : `${event.trigger.toLowerCase()}:${event.requestId ?? `${event.channel}:${identity}:${event.status}:${event.eventTime.toISOString()}`}`;
+          : `${event.trigger.toLowerCase()}:${event.requestId ?? `${event.channel}:${identity}:${event.status}:${event.eventTime.toISOString()}`}`,
+    );
     const key = { projectId: app.projectId, appId: app.appId, deliveryKey };
     const claimed = await this.repo.claimDelivery(tx, {
       ...key,
@@ -335,4 +344,22 @@ export class WebhooksService {
       .forgetNoncesOlderThan(this.config.WEBHOOK_TIMESTAMP_WINDOW_S * 2)
       .catch((e: unknown) => this.logger.warn(`nonce purge failed: ${(e as Error).message}`));
   }
+}
+
+/** webhook_nonces.nonce is varchar(200). */
+const MAX_NONCE_CHARS = 200;
+const NONCE_HEADER = 'x-sinch-webhook-signature-nonce';
+
+/** webhook_deliveries.delivery_key is varchar(300). */
+const MAX_DELIVERY_KEY_CHARS = 300;
+
+/**
+ * The delivery key as derived, or, when it is longer than the column (a notification without
+ * request_id for a long identity), its trigger prefix and a SHA-256 of it: still one key per
+ * delivery. Ids are bounded by parseSinchEvent, so only that composite key can grow so long.
+ */
+function fitDeliveryKey(key: string): string {
+  if (key.length <= MAX_DELIVERY_KEY_CHARS) return key;
+  const prefix = key.slice(0, key.indexOf(':') + 1);
+  return `${prefix}sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }

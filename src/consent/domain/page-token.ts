@@ -1,3 +1,5 @@
+import { unstorable } from '../../common/json-body.js';
+
 /**
  * Opaque keyset page tokens: base64url of a small versioned JSON document holding the last
  * identity of the previous page. Anything else is rejected as a bad token.
@@ -20,5 +22,7 @@ export function decodePageToken(token: string): string {
   const doc = parsed as { v?: unknown; a?: unknown };
   if (!doc || doc.v !== 1 || typeof doc.a !== 'string' || doc.a.length === 0)
     throw new InvalidPageTokenError('malformed page_token');
+  // The position goes into a query: PostgreSQL refuses NUL and lone surrogates.
+  if (unstorable(doc.a) !== null) throw new InvalidPageTokenError('malformed page_token');
   return doc.a;
 }

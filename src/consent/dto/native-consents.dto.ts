@@ -149,9 +149,7 @@ export class CheckRequestDto {
 
   static fromPlain(value: unknown): CheckRequestDto {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw ApiError.invalidArgument('Invalid request: the body must be a JSON object', [
-        { field: '', description: 'the body must be a JSON object' },
-      ]);
+      throw ApiError.field('', 'the body must be a JSON object');
     }
     const body = value as Record<string, unknown>;
     const violations: FieldViolation[] = [];
@@ -187,13 +185,7 @@ export class CheckRequestDto {
           'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION',
       });
     }
-    if (violations.length > 0) {
-      const summary = violations
-        .slice(0, 5)
-        .map((v) => `${v.field}: ${v.description}`)
-        .join('; ');
-      throw ApiError.invalidArgument(`Invalid request: ${summary}`, violations);
-    }
+    if (violations.length > 0) throw ApiError.invalidRequest(violations);
     const dto = new CheckRequestDto();
     dto.identities = identities as string[];
     if (contentType !== undefined) dto.message_content_type = contentType as ContentType;

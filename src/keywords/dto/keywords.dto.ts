@@ -9,7 +9,7 @@ import {
   validateCustomKeyword,
 } from '../domain/custom-keywords.js';
 import { KeywordAction, MatchingProfile } from '../domain/keyword-types.js';
-import { invalidKeyword, keywordViolations } from '../keyword-violations.js';
+import { keywordViolations } from '../keyword-violations.js';
 
 export type KeywordSource = 'DEFAULT' | 'CUSTOM';
 export const KEYWORD_SOURCES: readonly KeywordSource[] = ['DEFAULT', 'CUSTOM'];
@@ -131,9 +131,7 @@ export class CreateKeywordRequestDto {
 
   static fromPlain(value: unknown): CreateKeywordRequestDto {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw ApiError.invalidArgument('Invalid request: the body must be a JSON object', [
-        { field: '', description: 'the body must be a JSON object' },
-      ]);
+      throw ApiError.field('', 'the body must be a JSON object');
     }
     const body = value as Record<string, unknown>;
     const violations: FieldViolation[] = [];
@@ -148,7 +146,7 @@ export class CreateKeywordRequestDto {
       language: body.language,
     };
     violations.push(...keywordViolations(validateCustomKeyword(input, DEFAULTS)));
-    if (violations.length > 0) throw invalidKeyword(violations);
+    if (violations.length > 0) throw ApiError.invalidRequest(violations);
     return Object.assign(new CreateKeywordRequestDto(), {
       phrase: (input.phrase as string).trim(),
       action: input.action as KeywordAction,

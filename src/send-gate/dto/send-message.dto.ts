@@ -16,14 +16,6 @@ const CONTENT_TYPES = new Set<string>(Object.values(ContentType));
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-function invalid(violations: FieldViolation[]): ApiError {
-  const summary = violations
-    .slice(0, 5)
-    .map((v) => `${v.field}: ${v.description}`)
-    .join('; ');
-  return ApiError.invalidArgument(`Invalid request: ${summary}`, violations.slice(0, 100));
-}
-
 /** Self-validating (see SelfValidating): the send gate is a hot path. */
 export class SendMessageParams {
   @ApiProperty({
@@ -37,7 +29,9 @@ export class SendMessageParams {
     const v = isObj(value) ? value : {};
     const id = v.project_id;
     if (typeof id !== 'string' || !RESOURCE_ID_PATTERN.test(id)) {
-      throw invalid([{ field: 'project_id', description: `project_id ${ID_RULE}` }]);
+      throw ApiError.invalidRequest([
+        { field: 'project_id', description: `project_id ${ID_RULE}` },
+      ]);
     }
     return Object.assign(new SendMessageParams(), { project_id: id });
   }
@@ -165,7 +159,7 @@ export class SendMessageRequestDto {
 
   static fromPlain(value: unknown): SendMessageRequestDto {
     if (!isObj(value)) {
-      throw invalid([{ field: '', description: 'the body must be a JSON object' }]);
+      throw ApiError.invalidRequest([{ field: '', description: 'the body must be a JSON object' }]);
     }
     const v: FieldViolation[] = [];
     // Sinch (protobuf JSON) also accepts lowerCamelCase names: a gated field spelt that way
@@ -226,7 +220,7 @@ export class SendMessageRequestDto {
           'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION',
       });
     }
-    if (v.length > 0) throw invalid(v);
+    if (v.length > 0) throw ApiError.invalidRequest(v);
 
     const dto = new SendMessageRequestDto();
     dto.app_id = appId as string;

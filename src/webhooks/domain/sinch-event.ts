@@ -28,7 +28,25 @@ const PAYLOAD_KEYS: Record<string, string> = {
   record_notification: 'RECORD_NOTIFICATION',
 };
 
-export class MalformedEventError extends Error {}
+/** A body that is not a Sinch callback we can record: `field` names what is wrong. */
+export class MalformedEventError extends Error {
+  constructor(
+    readonly field: string,
+    readonly description: string,
+  ) {
+    super(field ? `${field} ${description}` : description);
+  }
+}
+
+/**
+ * The longest values the delivery record holds (webhook_deliveries.delivery_key is varchar(300),
+ * contact_identities.channel varchar(32) and contact_id varchar(64)). Sinch's own ids are ULIDs
+ * of 26 characters; anything longer than these is refused with a 400 before a row is written.
+ */
+export const MAX_EVENT_ID_CHARS = 200;
+export const MAX_STATUS_CHARS = 64;
+export const MAX_CHANNEL_CHARS = 32;
+export const MAX_CONTACT_ID_CHARS = 64;
 
 interface Envelope {
   projectId: string;
@@ -71,12 +89,21 @@ export type SinchEvent = Envelope &
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-function str(o: Obj, key: string, where: string, required = true): string | null {
+function str(o: Obj, key: string, where: string, max: number, required = true): string | null {
   const v = o[key];
-  if (typeof v === 'string' && v.length > 0) return v;
+  const field = `${where}.${key}`;
+  if (typeof v === 'string' && v.length > 0) {
+    if (v.length > max) throw new MalformedEventError(field, `must be at most ${max} characters`);
+    return v;
+  }
   if (!required && (v === undefined || v === null || v === '')) return null;
-  throw new MalformedEventError(`${where}.${key} must be a non-empty string`);
+  throw new MalformedEventError(field, 'must be a non-empty string');
 }
+
+/** app_id and project_id: as long as the columns. */
+const MAX_RESOURCE_ID_CHARS = 64;
+/** Identities are normalised (at most 256 characters) later; this only bounds the raw text. */
+const MAX_RAW_IDENTITY_CHARS = 1024;
 
 function date(v: unknown): Date | null {
   if (typeof v !== 'string') return null;
@@ -85,18 +112,19 @@ function date(v: unknown): Date | null {
 }
 
 export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
-  if (!isObj(body)) throw new MalformedEventError('the body must be a JSON object');
-  const appId = str(body, 'app_id', 'body')!;
-  const projectId = str(body, 'project_id', 'body')!;
+  if (!isObj(body)) throw new MalformedEventError('', 'the body must be a JSON object');
+  const appId = str(body, 'app_id', 'body', MAX_RESOURCE_ID_CHARS)!;
+  const projectId = str(body, 'project_id', 'body', MAX_RESOURCE_ID_CHARS)!;
   const keys = Object.keys(body).filter((k) => k in PAYLOAD_KEYS);
   if (keys.length !== 1) {
     throw new MalformedEventError(
+      '',
       keys.length === 0 ? 'no known Sinch payload key' : 'more than one Sinch payload key',
     );
   }
   const key = keys[0]!;
   const payload = body[key];
-  if (!isObj(payload)) throw new MalformedEventError(`${key} must be an object`);
+  if (!isObj(payload)) throw new MalformedEventError(key, 'must be an object');
   const base = (extra?: unknown): Envelope => ({
     projectId,
     appId,
@@ -106,7 +134,8 @@ export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
   switch (key) {
     case 'message': {
       const ci = payload.channel_identity;
-      if (!isObj(ci)) throw new MalformedEventError('message.channel_identity must be an object');
+      if (!isObj(ci))
+        throw new MalformedEventError('message.channel_identity', 'must be an object');
       const contact = payload.contact_message;
       const textMessage = isObj(contact) ? contact.text_message : undefined;
       const text =
@@ -114,11 +143,11 @@ export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
       return {
         ...base(payload.accept_time),
         trigger: 'MESSAGE_INBOUND',
-        messageId: str(payload, 'id', 'message')!,
-        channel: str(ci, 'channel', 'message.channel_identity')!,
-        identity: str(ci, 'identity', 'message.channel_identity')!,
+        messageId: str(payload, 'id', 'message', MAX_EVENT_ID_CHARS)!,
+        channel: str(ci, 'channel', 'message.channel_identity', MAX_CHANNEL_CHARS)!,
+        identity: str(ci, 'identity', 'message.channel_identity', MAX_RAW_IDENTITY_CHARS)!,
         text,
-        contactId: str(payload, 'contact_id', 'message', false),
+        contactId: str(payload, 'contact_id', 'message', MAX_CONTACT_ID_CHARS, false),
       };
     }
     case 'opt_in_notification':
@@ -126,11 +155,11 @@ export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
       return {
         ...base(),
         trigger: key === 'opt_in_notification' ? 'OPT_IN' : 'OPT_OUT',
-        requestId: str(payload, 'request_id', key, false),
-        channel: str(payload, 'channel', key)!,
-        identity: str(payload, 'identity', key)!,
-        status: str(payload, 'status', key)!,
-        contactId: str(payload, 'contact_id', key, false),
+        requestId: str(payload, 'request_id', key, MAX_EVENT_ID_CHARS, false),
+        channel: str(payload, 'channel', key, MAX_CHANNEL_CHARS)!,
+        identity: str(payload, 'identity', key, MAX_RAW_IDENTITY_CHARS)!,
+        status: str(payload, 'status', key, MAX_STATUS_CHARS)!,
+        contactId: str(payload, 'contact_id', key, MAX_CONTACT_ID_CHARS, false),
         notification: payload,
       };
     case 'message_delivery_report': {
@@ -139,11 +168,11 @@ export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
       return {
         ...base(),
         trigger: 'MESSAGE_DELIVERY',
-        messageId: str(payload, 'message_id', key)!,
-        status: str(payload, 'status', key)!,
-        channel: str(ci, 'channel', `${key}.channel_identity`, false),
-        identity: str(ci, 'identity', `${key}.channel_identity`, false),
-        reasonCode: str(reason, 'code', `${key}.reason`, false),
+        messageId: str(payload, 'message_id', key, MAX_EVENT_ID_CHARS)!,
+        status: str(payload, 'status', key, MAX_STATUS_CHARS)!,
+        channel: str(ci, 'channel', `${key}.channel_identity`, MAX_CHANNEL_CHARS, false),
+        identity: str(ci, 'identity', `${key}.channel_identity`, MAX_RAW_IDENTITY_CHARS, false),
+        reasonCode: str(reason, 'code', `${key}.reason`, MAX_STATUS_CHARS, false),
       };
     }
     default:
