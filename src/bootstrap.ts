@@ -2,10 +2,12 @@ import 'reflect-metadata';
 import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
+import { ApiError, toErrorBody } from './common/api-error.js';
 import { HotPaths } from './common/hot-paths.js';
 import { parseJsonBody } from './common/json-body.js';
 
@@ -51,6 +53,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // Identities travel in paths; allow long ones (up to 256 chars, URL-encoded).
     routerOptions: { maxParamLength: 1024 },
     serverFactory: hotPaths.serverFactory,
+    // A URL Fastify's router cannot decode (e.g. a lone surrogate's bytes): our 400, not its own.
+    frameworkErrors: (_error: unknown, _req: unknown, reply: FastifyReply) => {
+      const error = ApiError.field('', 'the URL is not a valid percent-encoded UTF-8 path');
+      void reply.code(error.httpStatus).send(toErrorBody(error));
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, hotPaths),

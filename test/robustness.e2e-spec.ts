@@ -541,6 +541,25 @@ describe('hostile input', () => {
           `{"identities":["46732001122"],"x":${deepArray(20000)}}`,
         ),
     },
+    'opt-out identity path with a NUL': {
+      send: (c) => api.put(`${c.base}/identities/user%00x/opt-outs/OPT_OUT_ALL`, {}),
+    },
+    'opt-out identity path with an encoded lone surrogate': {
+      send: (c) => api.put(`${c.base}/identities/user%ED%A0%80/opt-outs/OPT_OUT_ALL`, {}),
+    },
+    'identity state path with a NUL': { send: (c) => api.get(`${c.base}/identities/user%00x`) },
+    'webhook events path with a NUL': {
+      send: (c) => api.get(`${c.base}/identities/user%00x/webhook-events`),
+    },
+    'query parameter named with a NUL': {
+      send: (c) => api.get(`${c.base}/consents/OPT_OUT_ALL?page_size=1&x%00=1`),
+    },
+    'query parameter named constructor': {
+      send: (c) => api.get(`${c.base}/keywords?constructor=1`),
+    },
+    'webhook app_id of 65 characters': {
+      send: (c) => webhook(inboundText(c.projectId, 'A'.repeat(65), 'STOP')),
+    },
     'audit page token beyond bigint': {
       send: (c) =>
         api.get(

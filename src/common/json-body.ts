@@ -16,6 +16,8 @@ export const MAX_JSON_DEPTH = 32;
 
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// eslint-disable-next-line no-control-regex
+const ANY_UNSTORABLE = /\u0000|[\ud800-\udfff]/g;
 /** Inside JSON text NUL and surrogates can only be written as \u escapes. */
 const ESCAPE = Buffer.from('\\u');
 
@@ -90,7 +92,12 @@ function guard(
       return { field: `${at}.prototype`, description: 'is a forbidden property name' };
     if (scanStrings) {
       const problem = unstorable(key);
-      if (problem) return { field: at, description: `property name ${problem}` };
+      // The path itself must stay storable and loggable: the bad characters become U+FFFD.
+      if (problem)
+        return {
+          field: at.replace(ANY_UNSTORABLE, '\ufffd'),
+          description: `property name ${problem}`,
+        };
     }
     const v = guard(child, at, depth + 1, scanStrings);
     if (v) return v;

@@ -13,6 +13,27 @@ export interface SelfValidating<T> {
   fromPlain(value: unknown): T;
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The start of every `fromPlain` of a body: the body as an object (else the 400), and one
+ * violation per own key not in `known` (any key goes without it: a pass-through body).
+ */
+export function plainBody(
+  value: unknown,
+  known?: ReadonlySet<string>,
+): { body: Record<string, unknown>; violations: FieldViolation[] } {
+  if (!isPlainObject(value)) throw ApiError.field('', 'the body must be a JSON object');
+  const violations: FieldViolation[] = [];
+  if (known) {
+    for (const key of Object.keys(value))
+      if (!known.has(key))
+        violations.push({ field: key, description: `property ${key} should not exist` });
+  }
+  return { body: value, violations };
+}
+
 function isSelfValidating(m: unknown): m is SelfValidating<unknown> {
   return typeof m === 'function' && Object.prototype.hasOwnProperty.call(m, 'fromPlain');
 }
@@ -37,9 +58,6 @@ function propertiesOf(dto: DtoClass): Properties {
   propertiesByClass.set(dto, props);
   return props;
 }
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Every own key of `plain` that `dto` does not declare, at any depth of nested DTOs, whatever

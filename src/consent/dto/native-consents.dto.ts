@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
   IsEnum,
   IsISO8601,
   IsInt,
@@ -11,8 +14,9 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
-import { ApiError, FieldViolation } from '../../common/api-error.js';
-import { IdentityParams } from './sinch-consents.dto.js';
+import { ApiError } from '../../common/api-error.js';
+import { plainBody } from '../../common/self-validating.js';
+import { IdentityParams, IsListType } from './sinch-consents.dto.js';
 import {
   AuditRecordKind,
   ContentType,
@@ -27,10 +31,7 @@ import {
 export const MAX_CHECK_IDENTITIES = 10_000;
 
 export class IdentityListParams extends IdentityParams {
-  @ApiProperty({ enum: ListType, enumName: 'ConsentListType', example: ListType.OPT_OUT_MARKETING })
-  @IsEnum(ListType, {
-    message: 'list_type must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION',
-  })
+  @IsListType('list_type', ListType.OPT_OUT_MARKETING)
   list_type: ListType;
 }
 
@@ -127,7 +128,15 @@ export class ConsentChangeResponseDto {
   opted_out: boolean;
 }
 
-/** Self-validating (see SelfValidating): the send check is the hot path. */
+const CHECK_FIELDS = new Set(['identities', 'message_content_type']);
+const IDENTITIES_COUNT = `identities must contain 1 to ${MAX_CHECK_IDENTITIES} elements`;
+const CONTENT_TYPE_RULE =
+  'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION';
+
+/**
+ * Self-validating (see SelfValidating): the send check is the hot path. The decorators are the
+ * same rules for class-validator; check-request.dto.spec.ts feeds both one corpus of bodies.
+ */
 export class CheckRequestDto {
   @ApiProperty({
     type: [String],
@@ -137,6 +146,10 @@ export class CheckRequestDto {
       'Identities to check (phone numbers are normalised); answers come in the same order',
     example: ['+46 73-200 11 22', '15551231212'],
   })
+  @IsArray({ message: 'identities must be an array of strings' })
+  @ArrayMinSize(1, { message: IDENTITIES_COUNT })
+  @ArrayMaxSize(MAX_CHECK_IDENTITIES, { message: IDENTITIES_COUNT })
+  @IsString({ each: true, message: 'each identity must be a string' })
   identities: string[];
 
   @ApiPropertyOptional({
@@ -145,18 +158,12 @@ export class CheckRequestDto {
     default: ContentType.CONTENT_UNKNOWN,
     example: ContentType.CONTENT_MARKETING,
   })
+  @IsOptional()
+  @IsEnum(ContentType, { message: CONTENT_TYPE_RULE })
   message_content_type?: ContentType;
 
   static fromPlain(value: unknown): CheckRequestDto {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw ApiError.field('', 'the body must be a JSON object');
-    }
-    const body = value as Record<string, unknown>;
-    const violations: FieldViolation[] = [];
-    for (const key of Object.keys(body)) {
-      if (key !== 'identities' && key !== 'message_content_type')
-        violations.push({ field: key, description: `property ${key} should not exist` });
-    }
+    const { body, violations } = plainBody(value, CHECK_FIELDS);
     const identities = body.identities;
     if (!Array.isArray(identities)) {
       violations.push({
@@ -164,10 +171,7 @@ export class CheckRequestDto {
         description: 'identities must be an array of strings',
       });
     } else if (identities.length < 1 || identities.length > MAX_CHECK_IDENTITIES) {
-      violations.push({
-        field: 'identities',
-        description: `identities must contain 1 to ${MAX_CHECK_IDENTITIES} elements`,
-      });
+      violations.push({ field: 'identities', description: IDENTITIES_COUNT });
     } else {
       for (let i = 0; i < identities.length && violations.length < 100; i++) {
         if (typeof identities[i] !== 'string')
@@ -179,11 +183,7 @@ export class CheckRequestDto {
     }
     const contentType = body.message_content_type;
     if (contentType !== undefined && !CONTENT_TYPES.has(contentType as string)) {
-      violations.push({
-        field: 'message_content_type',
-        description:
-          'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION',
-      });
+      violations.push({ field: 'message_content_type', description: CONTENT_TYPE_RULE });
     }
     if (violations.length > 0) throw ApiError.invalidRequest(violations);
     const dto = new CheckRequestDto();

@@ -1,4 +1,5 @@
 import { PageSize, PageToken } from '../../common/page-query.dto.js';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -16,11 +17,18 @@ import { ListType, Operation, Origin } from '../domain/consent-types.js';
 
 export const MAX_BATCH_RECORDS = 1000;
 
+/** A consent list field (`list_type`, `consent_type`): one of the ListType names. */
+export function IsListType(field: string, example: ListType): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({ enum: ListType, enumName: 'ConsentListType', example }),
+    IsEnum(ListType, {
+      message: `${field} must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION`,
+    }),
+  );
+}
+
 export class ListTypeParams extends AppParams {
-  @ApiProperty({ enum: ListType, enumName: 'ConsentListType', example: ListType.OPT_OUT_ALL })
-  @IsEnum(ListType, {
-    message: 'list_type must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION',
-  })
+  @IsListType('list_type', ListType.OPT_OUT_ALL)
   list_type: ListType;
 }
 
@@ -99,10 +107,7 @@ export class ConsentRecordDto {
   @IsString({ message: 'identification must be a string' })
   identification: string;
 
-  @ApiProperty({ enum: ListType, enumName: 'ConsentListType', example: ListType.OPT_OUT_MARKETING })
-  @IsEnum(ListType, {
-    message: 'consent_type must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION',
-  })
+  @IsListType('consent_type', ListType.OPT_OUT_MARKETING)
   consent_type: ListType;
 }
 

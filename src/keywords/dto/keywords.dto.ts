@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ApiError, FieldViolation } from '../../common/api-error.js';
+import { ApiError } from '../../common/api-error.js';
+import { plainBody } from '../../common/self-validating.js';
 import { AppParams } from '../../common/params.dto.js';
 import { ListType } from '../../consent/domain/consent-types.js';
 import {
@@ -130,15 +131,7 @@ export class CreateKeywordRequestDto {
   language: string;
 
   static fromPlain(value: unknown): CreateKeywordRequestDto {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw ApiError.field('', 'the body must be a JSON object');
-    }
-    const body = value as Record<string, unknown>;
-    const violations: FieldViolation[] = [];
-    for (const key of Object.keys(body)) {
-      if (!CREATE_FIELDS.has(key))
-        violations.push({ field: key, description: `property ${key} should not exist` });
-    }
+    const { body, violations } = plainBody(value, CREATE_FIELDS);
     const input = {
       phrase: body.phrase,
       action: body.action,

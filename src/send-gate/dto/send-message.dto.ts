@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ApiError, FieldViolation } from '../../common/api-error.js';
 import { RESOURCE_ID_PATTERN } from '../../common/ids.js';
+import { plainBody } from '../../common/self-validating.js';
 import { ContentType } from '../../consent/domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from '../../consent/domain/identity.js';
 
@@ -157,11 +158,9 @@ export class SendMessageRequestDto {
   contentType: ContentType;
   correlationId: string | null;
 
-  static fromPlain(value: unknown): SendMessageRequestDto {
-    if (!isObj(value)) {
-      throw ApiError.invalidRequest([{ field: '', description: 'the body must be a JSON object' }]);
-    }
-    const v: FieldViolation[] = [];
+  static fromPlain(plain: unknown): SendMessageRequestDto {
+    // Any other field is forwarded to Sinch as received.
+    const { body: value, violations: v } = plainBody(plain);
     // Sinch (protobuf JSON) also accepts lowerCamelCase names: a gated field spelt that way
     // would reach Sinch unchecked, so it is refused.
     const camel = (o: Obj, alias: string, name: string, at: string): void => {
