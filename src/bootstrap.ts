@@ -54,8 +54,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     routerOptions: { maxParamLength: 1024 },
     serverFactory: hotPaths.serverFactory,
     // A URL Fastify's router cannot decode (e.g. a lone surrogate's bytes): our 400, not its own.
-    frameworkErrors: (_error: unknown, _req: unknown, reply: FastifyReply) => {
-      const error = ApiError.field('', 'the URL is not a valid percent-encoded UTF-8 path');
+    frameworkErrors: (e: { code?: string }, _req: unknown, reply: FastifyReply) => {
+      const error = ApiError.field(
+        '',
+        e.code === 'FST_ERR_BAD_URL'
+          ? 'the URL is not a valid percent-encoded UTF-8 path'
+          : 'the request cannot be routed',
+      );
       void reply.code(error.httpStatus).send(toErrorBody(error));
     },
   });

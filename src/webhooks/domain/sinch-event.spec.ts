@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { MalformedEventError, parseSinchEvent } from './sinch-event.js';
+import { MalformedEventError, MAX_EVENT_ID_CHARS, parseSinchEvent } from './sinch-event.js';
 
 const envelope = {
   app_id: '01EB37HMH1M6SV18ABNS3G135H',
@@ -111,5 +111,47 @@ describe('parseSinchEvent', () => {
     ],
   ])('rejects %s', (_, body) => {
     expect(() => parseSinchEvent(body)).toThrow(MalformedEventError);
+  });
+
+  const ci = { channel: 'SMS', identity: '1' };
+  it.each([
+    ['message.id', { message: { id: 'm'.repeat(MAX_EVENT_ID_CHARS + 1), channel_identity: ci } }],
+    [
+      'message.channel_identity.channel',
+      { message: { id: 'm', channel_identity: { ...ci, channel: 'c'.repeat(33) } } },
+    ],
+    [
+      'message.contact_id',
+      { message: { id: 'm', channel_identity: ci, contact_id: 'k'.repeat(65) } },
+    ],
+    [
+      'opt_out_notification.request_id',
+      {
+        opt_out_notification: {
+          ...ci,
+          status: 'OPT_OUT_SUCCEEDED',
+          request_id: 'r'.repeat(MAX_EVENT_ID_CHARS + 1),
+        },
+      },
+    ],
+    [
+      'message_delivery_report.message_id',
+      { message_delivery_report: { message_id: 'd'.repeat(401), status: 'FAILED' } },
+    ],
+    [
+      'message_delivery_report.status',
+      { message_delivery_report: { message_id: 'd', status: 'S'.repeat(65) } },
+    ],
+  ])('refuses an over-long %s, naming it', (field, payload) => {
+    expect(() => parseSinchEvent({ ...envelope, ...payload })).toThrow(
+      expect.objectContaining({ field, description: expect.stringMatching(/at most/) }),
+    );
+  });
+
+  it(`accepts ids of ${MAX_EVENT_ID_CHARS} characters`, () => {
+    const id = 'm'.repeat(MAX_EVENT_ID_CHARS);
+    expect(parseSinchEvent({ ...envelope, message: { id, channel_identity: ci } })).toMatchObject({
+      messageId: id,
+    });
   });
 });

@@ -46,6 +46,8 @@ export class MalformedEventError extends Error {
 export const MAX_EVENT_ID_CHARS = 200;
 export const MAX_STATUS_CHARS = 64;
 export const MAX_CHANNEL_CHARS = 32;
+/** Kept only in jsonb details (and, for the three refusal reasons, in the audit reason). */
+const MAX_REASON_CODE_CHARS = 256;
 export const MAX_CONTACT_ID_CHARS = 64;
 
 interface Envelope {
@@ -172,7 +174,7 @@ export function parseSinchEvent(body: unknown, now = new Date()): SinchEvent {
         status: str(payload, 'status', key, MAX_STATUS_CHARS)!,
         channel: str(ci, 'channel', `${key}.channel_identity`, MAX_CHANNEL_CHARS, false),
         identity: str(ci, 'identity', `${key}.channel_identity`, MAX_RAW_IDENTITY_CHARS, false),
-        reasonCode: str(reason, 'code', `${key}.reason`, MAX_STATUS_CHARS, false),
+        reasonCode: str(reason, 'code', `${key}.reason`, MAX_REASON_CODE_CHARS, false),
       };
     }
     default:
