@@ -41,8 +41,8 @@ export function parseJsonBody(raw: Buffer | string): unknown {
   }
   // Strings are scanned only when the text holds an escape: a 10,000-identity check does not pay.
   const scanStrings = typeof raw === 'string' ? raw.includes('\\u') : raw.includes(ESCAPE);
-  const violation = guard(value, '', 0, scanStrings);
-  if (violation) throw ApiError.invalidRequest([violation]);
+  const violation = guard(value, 0, scanStrings);
+  if (violation) throw ApiError.invalidRequest([toViolation(violation)]);
   return value;
 }
 
@@ -53,54 +53,68 @@ export function malformedJson(): ApiError {
 
 /** The first thing the guard refuses in a parsed value, with its field path. */
 export function guardJson(value: unknown): FieldViolation | null {
-  return guard(value, '', 0, true);
+  const found = guard(value, 0, true);
+  return found && toViolation(found);
 }
 
-function guard(
-  value: unknown,
-  path: string,
-  depth: number,
-  scanStrings: boolean,
-): FieldViolation | null {
+/** What the guard found; its path (keys and indexes, innermost first) is built only then. */
+interface Found {
+  path: (string | number)[];
+  description: string;
+}
+
+function toViolation({ path, description }: Found): FieldViolation {
+  let field = '';
+  for (let i = path.length - 1; i >= 0; i--) {
+    const seg = path[i]!;
+    field +=
+      typeof seg === 'number'
+        ? `[${seg}]`
+        : // The path itself must stay storable and loggable: bad characters become U+FFFD.
+          `${field ? '.' : ''}${seg.replace(ANY_UNSTORABLE, '\ufffd')}`;
+  }
+  return { field, description };
+}
+
+function guard(value: unknown, depth: number, scanStrings: boolean): Found | null {
   if (typeof value === 'string') {
     if (!scanStrings) return null;
     const problem = unstorable(value);
-    return problem ? { field: path, description: problem } : null;
+    return problem ? { path: [], description: problem } : null;
   }
   if (value === null || typeof value !== 'object') return null;
   if (depth >= MAX_JSON_DEPTH)
-    return { field: path, description: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
+    return { path: [], description: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       if (item === null || (typeof item !== 'object' && !scanStrings)) continue;
-      const v = guard(item, `${path}[${i}]`, depth + 1, scanStrings);
-      if (v) return v;
+      const found = guard(item, depth + 1, scanStrings);
+      if (found) {
+        found.path.push(i);
+        return found;
+      }
     }
     return null;
   }
   for (const key of Object.keys(value)) {
-    const at = path ? `${path}.${key}` : key;
-    if (key === '__proto__') return { field: at, description: 'is a forbidden property name' };
     const child = (value as Record<string, unknown>)[key];
-    if (
+    let found: Found | null;
+    if (key === '__proto__') found = { path: [], description: 'is a forbidden property name' };
+    else if (
       key === 'constructor' &&
       child !== null &&
       typeof child === 'object' &&
       'prototype' in child
     )
-      return { field: `${at}.prototype`, description: 'is a forbidden property name' };
-    if (scanStrings) {
-      const problem = unstorable(key);
-      // The path itself must stay storable and loggable: the bad characters become U+FFFD.
-      if (problem)
-        return {
-          field: at.replace(ANY_UNSTORABLE, '\ufffd'),
-          description: `property name ${problem}`,
-        };
+      found = { path: ['prototype'], description: 'is a forbidden property name' };
+    else if (scanStrings && unstorable(key) !== null)
+      found = { path: [], description: `property name ${unstorable(key)!}` };
+    else found = guard(child, depth + 1, scanStrings);
+    if (found) {
+      found.path.push(key);
+      return found;
     }
-    const v = guard(child, at, depth + 1, scanStrings);
-    if (v) return v;
   }
   return null;
 }
