@@ -26,9 +26,12 @@ describe('event times in the future', () => {
 
   async function configuredApp(secrets: string[] = [SECRET]) {
     const a = newApp();
+    // No confirmation replies: their PENDING jobs would be claimed by another file's worker
+    // (test/outbox.e2e-spec.ts drives one on the shared database).
     const res = await api.put(`${a.base}/consent-settings`, {
       mode: 'PRIMARY',
       webhook_secrets: secrets,
+      auto_reply: false,
     });
     expect(res.status).toBe(200);
     return a;
