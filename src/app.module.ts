@@ -15,7 +15,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { loggerParams } from './logging/logging.js';
 import { MetricsModule } from './metrics/metrics.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
-import { OutboxModule } from './outbox/outbox.module.js';
+import { RepliesModule } from './replies/replies.module.js';
 import { KeywordsModule } from './keywords/keywords.module.js';
 import { CallbacksModule } from './callbacks/callbacks.module.js';
 import { SendGateModule } from './send-gate/send-gate.module.js';
@@ -50,7 +50,7 @@ export class AppModule {
         SettingsModule,
         AuditModule,
         ConsentModule,
-        OutboxModule,
+        RepliesModule,
         CallbacksModule,
         KeywordsModule,
         WebhooksModule,

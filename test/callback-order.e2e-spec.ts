@@ -1,5 +1,5 @@
 // Callback delivery order and Retry-After, end to end on the real database. The worker does not
-// poll here: each test drives CallbackWorker.runOnce() itself, so that what the receiver sees
+// poll here: each test drives the callback handler (JobRunner.runOnce) itself, so that what the receiver sees
 // depends on the claims, not on timing.
 //
 // - One subscription's callbacks about one identity are delivered strictly in order: a change is
@@ -9,7 +9,8 @@
 // - A 429 with Retry-After: 2 moves the next attempt at least 2 s after the failure.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { CallbackWorker } from '../src/callbacks/callback.worker.js';
+import { CALLBACK_JOB } from '../src/callbacks/callback-payload.js';
+import { JobRunner } from '../src/jobs/job-runner.js';
 import { Receiver, Received } from './callback-receiver.js';
 import {
   abandonPendingJobs,
@@ -63,7 +64,7 @@ describe('callback order and Retry-After', () => {
   let t: TestApp;
   let api: Api;
   let ds: DataSource;
-  let worker: CallbackWorker;
+  let worker: { runOnce(): Promise<number> };
   const projects: string[] = [];
 
   beforeAll(async () => {
@@ -76,7 +77,8 @@ describe('callback order and Retry-After', () => {
     });
     api = new Api(t.baseUrl);
     ds = t.app.get(DataSource);
-    worker = t.app.get(CallbackWorker);
+    const runner = t.app.get(JobRunner);
+    worker = { runOnce: () => runner.runOnce(CALLBACK_JOB) };
   });
 
   afterAll(async () => {

@@ -102,6 +102,11 @@ export class FakeSinch {
   opaqueTokens = false;
   /** The fake's clock, epoch ms, for `exp` and token expiry checks. */
   now: () => number = Date.now;
+  /**
+   * Answer each accepted messages:send only this long after it arrived (recorded at once, as
+   * Sinch accepts a message when the request arrives): keeps sends in flight for fault tests.
+   */
+  sendDelayMs = 0;
 
   private server?: Server;
   private port = 0;
@@ -295,6 +300,8 @@ export class FakeSinch {
       const invalid = validateSend(record.body, rawBody, req.headers['content-type']);
       if (invalid) return answer(400, sinchError(400, invalid));
       const now = this.now();
+      if (this.sendDelayMs > 0) await new Promise((r) => setTimeout(r, this.sendDelayMs));
+      if (res.destroyed) return;
       return answer(200, { message_id: ulidLike(now), accepted_time: new Date(now).toISOString() });
     }
 

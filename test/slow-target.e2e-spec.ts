@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
+import { SinchReplyPayload } from '../src/replies/reply-payload.js';
+import { ReplyQueue } from '../src/replies/reply-queue.js';
 import { Receiver } from './callback-receiver.js';
 import { FakeSinch, RecordedSend, ulidLike } from './fake-sinch.js';
 import {
@@ -125,7 +126,7 @@ describe('a slow or dead target holds only its own jobs', () => {
   it("a Sinch send that never answers does not delay other recipients' replies", async () => {
     const a = newApp();
     projects.push(a.projectId);
-    const repo = t.app.get(OutboxRepository);
+    const repo = t.app.get(ReplyQueue);
     const enqueue = (identity: string) => {
       const payload: SinchReplyPayload = {
         channel: 'SMS',
@@ -135,7 +136,7 @@ describe('a slow or dead target holds only its own jobs', () => {
         action: 'OPT_OUT',
         language: 'en',
       };
-      return ds.transaction((tx) => repo.enqueueReply(tx, { ...a, payload }));
+      return ds.transaction((tx) => repo.enqueue(tx, { ...a, payload }));
     };
     const requestTo = (identity: string) =>
       fake.requests.find(

@@ -16,7 +16,7 @@ import {
 @Index('consent_audit_identity_idx', ['project_id', 'app_id', 'identity', 'id'])
 @Check(
   'consent_audit_kind_check',
-  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED')`,
+  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT')`,
 )
 @Check(
   'consent_audit_consent_change_check',

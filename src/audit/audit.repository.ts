@@ -9,6 +9,25 @@ import {
   Outcome,
 } from '../consent/domain/consent-types.js';
 import { AuditRecordEntity } from './audit-record.entity.js';
+import { auditInsert } from './audit-sql.js';
+
+/** One record from the parameters of append, in its order. */
+const APPEND = auditInsert({
+  project_id: '$1::varchar',
+  app_id: '$2::varchar',
+  identity: '$3::varchar',
+  list_type: '$4::varchar',
+  origin: '$5::varchar',
+  operation: '$6::varchar',
+  outcome: '$7::varchar',
+  actor: '$8::varchar',
+  reason: '$9::varchar',
+  evidence: '$10::jsonb',
+  batch_id: '$11::varchar',
+  event_time: '$12::timestamptz',
+  kind: '$13::varchar',
+  claimed_event_time: '$14::timestamptz',
+});
 
 export interface NewAuditRecord {
   /** Default CONSENT_CHANGE, which needs listType, origin, operation and outcome (DB check). */
@@ -37,11 +56,7 @@ export class AuditRepository {
   /** Appends one record inside the caller's transaction; returns its id and recorded_at. */
   async append(tx: EntityManager, r: NewAuditRecord): Promise<{ id: string; recorded_at: Date }> {
     const rows: { id: string; recorded_at: Date }[] = await tx.query(
-      `INSERT INTO consent_audit
-         (project_id, app_id, identity, list_type, origin, operation, outcome, actor, reason,
-          evidence, batch_id, event_time, kind, claimed_event_time)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-       RETURNING id, recorded_at`,
+      `${APPEND} RETURNING id, recorded_at`,
       [
         r.projectId,
         r.appId,

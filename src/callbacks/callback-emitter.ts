@@ -3,8 +3,8 @@ import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
-import { callbackOrderingKey } from '../outbox/ordering-key.js';
-import { OutboxRepository } from '../outbox/outbox.repository.js';
+import { callbackOrderingKey } from '../jobs/ordering-key.js';
+import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
 import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
@@ -15,7 +15,7 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, a blocked
  * send): for every subscription of the app whose triggers include the event's, it writes one
  * outbox job (kind CALLBACK) carrying the exact body to send. Nothing is sent unless the
- * transaction commits, and nothing is sent here: the CallbackWorker delivers.
+ * transaction commits, and nothing is sent here: the CallbackHandler delivers.
  *
  * Each job is ordered by (subscription, identity) (callbackOrderingKey): one subscription's
  * callbacks about one identity are delivered one at a time, in the order they were queued (which
@@ -34,7 +34,7 @@ export class CallbackEmitter {
 
   constructor(
     private readonly repo: CallbackRepository,
-    private readonly outbox: OutboxRepository,
+    private readonly outbox: JobQueueRepository,
     private readonly config: AppConfig,
   ) {
     this.cache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);

@@ -14,7 +14,7 @@ import {
   targetUrlProblem,
 } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
-import { callbackLeaseMs, callbackRetryDelayMs, decideAttempt } from './callback.worker.js';
+import { callbackLeaseMs } from './callback.handler.js';
 
 const app = { projectId: 'proj-1', appId: 'app-1' };
 const meta = {
@@ -278,87 +278,7 @@ describe('sendCallback', () => {
   });
 });
 
-describe('retries', () => {
-  const mid = () => 0.5;
-  const retry = { baseMs: 5000, maxMs: 3_600_000 };
-
-  it('doubles from 5 s, capped at the maximum', () => {
-    expect([1, 2, 3, 4].map((n) => callbackRetryDelayMs(n, 5000, 3_600_000, mid))).toEqual([
-      5000, 10_000, 20_000, 40_000,
-    ]);
-    expect(callbackRetryDelayMs(20, 5000, 3_600_000, mid)).toBe(3_600_000);
-  });
-
-  it('decides SUCCEEDED, RETRYING or GAVE_UP', () => {
-    const now = Date.parse('2026-11-22T10:00:00Z');
-    const later = new Date(now + 86_400_000);
-    expect(decideAttempt({ ok: true, status: 200, durationMs: 5 }, 1, later, now, retry)).toEqual({
-      outcome: 'SUCCEEDED',
-      error: null,
-    });
-    const failed503 = {
-      ok: false as const,
-      retryable: true,
-      status: 503,
-      error: 'HTTP 503 (retryable)',
-      durationMs: 5,
-    };
-    expect(decideAttempt(failed503, 2, later, now, retry, mid)).toEqual({
-      outcome: 'RETRYING',
-      delayMs: 10_000,
-      error: 'HTTP 503 (retryable)',
-    });
-    // The next attempt would fall after give_up_at: give up now.
-    expect(decideAttempt(failed503, 2, new Date(now + 9_000), now, retry, mid)).toMatchObject({
-      outcome: 'GAVE_UP',
-      error: expect.stringContaining('CALLBACK_GIVE_UP_AFTER_S'),
-    });
-    expect(
-      decideAttempt(
-        { ok: false, retryable: false, status: 400, error: 'HTTP 400', durationMs: 1 },
-        1,
-        later,
-        now,
-        retry,
-      ),
-    ).toEqual({ outcome: 'GAVE_UP', error: 'HTTP 400' });
-  });
-
-  it("waits for the target's Retry-After when longer than the backoff, within the maximum", () => {
-    const now = Date.parse('2026-11-22T10:00:00Z');
-    const later = new Date(now + 86_400_000);
-    const failed429 = (retryAfterMs?: number) => ({
-      ok: false as const,
-      retryable: true,
-      status: 429,
-      error: 'HTTP 429 (retryable)',
-      durationMs: 5,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-    expect(decideAttempt(failed429(120_000), 1, later, now, retry, mid)).toEqual({
-      outcome: 'RETRYING',
-      delayMs: 120_000,
-      error: 'HTTP 429 (retryable); Retry-After 120 s',
-    });
-    // A shorter Retry-After does not make the backoff shorter.
-    expect(decideAttempt(failed429(2000), 2, later, now, retry, mid)).toEqual({
-      outcome: 'RETRYING',
-      delayMs: 10_000,
-      error: 'HTTP 429 (retryable)',
-    });
-    // Beyond CALLBACK_RETRY_MAX_MS: ignored.
-    expect(decideAttempt(failed429(3_600_001), 1, later, now, retry, mid)).toMatchObject({
-      outcome: 'RETRYING',
-      delayMs: 5000,
-    });
-    // A Retry-After past give_up_at: no attempt can honour it, give up.
-    expect(decideAttempt(failed429(60_000), 1, new Date(now + 30_000), now, retry, mid)).toEqual({
-      outcome: 'GAVE_UP',
-      error:
-        'HTTP 429 (retryable); Retry-After 60 s; given up: not delivered within CALLBACK_GIVE_UP_AFTER_S',
-    });
-  });
-
+describe('callbackLeaseMs', () => {
   it('leases one attempt plus a margin', () => {
     expect(callbackLeaseMs(10_000)).toBe(40_000);
   });

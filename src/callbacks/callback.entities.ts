@@ -39,6 +39,7 @@ export class CallbackSubscriptionEntity {
 /** One row per delivery attempt of a callback. */
 @Entity({ name: 'callback_deliveries' })
 @Index('callback_deliveries_subscription_idx', ['subscription_id', 'id'])
+@Index('callback_deliveries_attempted_idx', ['attempted_at'])
 export class CallbackDeliveryEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;

@@ -6,7 +6,7 @@ import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
 import { encodePageToken } from '../consent/domain/page-token.js';
 import { readPageToken } from '../common/page-token-param.js';
-import { OutboxRepository } from '../outbox/outbox.repository.js';
+import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
 import { CallbackEmitter } from './callback-emitter.js';
 import { CALLBACK_JOB, CallbackJobPayload, sortTriggers } from './callback-payload.js';
@@ -31,7 +31,7 @@ export class CallbacksService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly repo: CallbackRepository,
-    private readonly outbox: OutboxRepository,
+    private readonly outbox: JobQueueRepository,
     private readonly emitter: CallbackEmitter,
     private readonly config: AppConfig,
   ) {}

@@ -165,17 +165,17 @@ export class AppConfig {
   @Max(120000)
   SINCH_TIMEOUT_MS = 10000;
 
-  /** Run the outbox worker (sends confirmation replies) in this instance. */
+  /** Run the job workers (confirmation replies, callbacks) in this instance. */
   @IsBoolean()
   OUTBOX_WORKER_ENABLED = true;
 
-  /** How often the outbox worker looks for due jobs. */
+  /** How often each job worker looks for due jobs. */
   @IsInt()
   @Min(10)
   @Max(60000)
   OUTBOX_POLL_INTERVAL_MS = 1000;
 
-  /** Jobs each outbox worker (replies, callbacks) keeps in flight at most. */
+  /** Jobs each job worker (replies, callbacks) keeps in flight at most. */
   @IsInt()
   @Min(1)
   @Max(1000)

@@ -8,7 +8,7 @@ import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-s
 import { WebhooksKeywordsOutbox1763900000000 } from './migrations/1763900000000-webhooks-keywords-outbox.js';
 import { WebhookDeliveryEntity, WebhookNonceEntity } from '../webhooks/webhook.entities.js';
 import { CustomKeywordEntity } from '../keywords/custom-keyword.entity.js';
-import { OutboxJobEntity } from '../outbox/outbox-job.entity.js';
+import { JobEntity } from '../jobs/job.entity.js';
 import { CallbacksSendGate1764000000000 } from './migrations/1764000000000-callbacks-send-gate.js';
 import {
   CallbackDeliveryEntity,
@@ -17,6 +17,7 @@ import {
 import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
+import { JobsInDoubtRetention1764400000000 } from './migrations/1764400000000-jobs-in-doubt-retention.js';
 import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
 
@@ -29,7 +30,7 @@ export const ENTITIES = [
   WebhookNonceEntity,
   WebhookDeliveryEntity,
   CustomKeywordEntity,
-  OutboxJobEntity,
+  JobEntity,
   CallbackSubscriptionEntity,
   CallbackDeliveryEntity,
   ContactIdentityEntity,
@@ -42,6 +43,7 @@ export const MIGRATIONS = [
   AuditTrailEvents1764100000000,
   OutboxOrdering1764200000000,
   EventTimeRepair1764300000000,
+  JobsInDoubtRetention1764400000000,
 ];
 
 /**

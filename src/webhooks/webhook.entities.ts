@@ -14,6 +14,7 @@ export class WebhookNonceEntity {
 /** One row per processed Sinch delivery: the idempotency record and what was done with it. */
 @Entity({ name: 'webhook_deliveries' })
 @Index('webhook_deliveries_identity_idx', ['identity', 'project_id', 'app_id', 'received_at'])
+@Index('webhook_deliveries_received_idx', ['received_at'])
 export class WebhookDeliveryEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   project_id: string;

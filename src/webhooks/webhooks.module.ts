@@ -3,7 +3,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { ConsentModule } from '../consent/consent.module.js';
 import { KeywordsModule } from '../keywords/keywords.module.js';
 import { MetricsModule } from '../metrics/metrics.js';
-import { OutboxModule } from '../outbox/outbox.module.js';
+import { RepliesModule } from '../replies/replies.module.js';
 import { SettingsModule } from '../settings/settings.module.js';
 import { WebhookRepository } from './webhook.repository.js';
 import { WebhooksController } from './webhooks.controller.js';
@@ -14,7 +14,7 @@ import { WebhooksService } from './webhooks.service.js';
     AuditModule,
     ConsentModule,
     KeywordsModule,
-    OutboxModule,
+    RepliesModule,
     SettingsModule,
     MetricsModule,
   ],

@@ -17,7 +17,7 @@ import { InvalidIdentityError, normalizeIdentity } from '../consent/domain/ident
 import { KeywordService } from '../keywords/keyword.service.js';
 import { KeywordAction } from '../keywords/domain/keyword-types.js';
 import { Metrics } from '../metrics/metrics.js';
-import { OutboxRepository } from '../outbox/outbox.repository.js';
+import { ReplyQueue } from '../replies/reply-queue.js';
 import { AppRef, SettingsService } from '../settings/settings.service.js';
 import { recordContactIdentity } from '../send-gate/send-gate.repository.js';
 import {
@@ -57,7 +57,7 @@ export class WebhooksService {
     private readonly settings: SettingsService,
     private readonly consents: ConsentService,
     private readonly keywords: KeywordService,
-    private readonly outbox: OutboxRepository,
+    private readonly replies: ReplyQueue,
     private readonly audit: AuditRepository,
     private readonly metrics: Metrics,
     private readonly config: AppConfig,
@@ -225,7 +225,7 @@ export class WebhooksService {
         }
         outcome = `KEYWORD_${rule.action}`;
         if (evaluation.auto_reply && identity) {
-          details.reply_job_id = await this.outbox.enqueueReply(tx, {
+          details.reply_job_id = await this.replies.enqueue(tx, {
             projectId: app.projectId,
             appId: app.appId,
             payload: {

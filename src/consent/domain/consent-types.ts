@@ -61,6 +61,11 @@ export enum AuditRecordKind {
    * (migration 1764300000000; claimed_event_time keeps the old value).
    */
   EVENT_TIME_REPAIRED = 'EVENT_TIME_REPAIRED',
+  /**
+   * An opt-out confirmation whose attempt was interrupted (the worker stopped during the send):
+   * it may or may not have reached the recipient, and it is not sent again (at most once).
+   */
+  REPLY_IN_DOUBT = 'REPLY_IN_DOUBT',
 }
 export const AUDIT_RECORD_KINDS = Object.values(AuditRecordKind);
 

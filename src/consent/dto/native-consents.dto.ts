@@ -256,7 +256,7 @@ export class AuditRecordDto {
     enum: AuditRecordKind,
     enumName: 'AuditRecordKind',
     description:
-      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED: the final outcome of a confirmation reply (one record per reply; retries are not recorded). EVENT_TIME_REPAIRED: a stored event time in the future set back to when its change was recorded (claimed_event_time: the old one). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
+      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED / REPLY_IN_DOUBT: the final outcome of a confirmation reply (one record per reply; retries are not recorded); REPLY_IN_DOUBT is an opt-out confirmation whose send was interrupted by a crash, not sent again. EVENT_TIME_REPAIRED: a stored event time in the future set back to when its change was recorded (claimed_event_time: the old one). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
     example: AuditRecordKind.CONSENT_CHANGE,
   })
   kind: AuditRecordKind;

@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ListType } from '../src/consent/domain/consent-types.js';
-import { OutboxRepository, SinchReplyPayload } from '../src/outbox/outbox.repository.js';
-import { OutboxWorker } from '../src/outbox/outbox.worker.js';
+import { JobQueueRepository } from '../src/jobs/job-queue.repository.js';
+import { JobRunner } from '../src/jobs/job-runner.js';
+import { SINCH_REPLY, SinchReplyPayload } from '../src/replies/reply-payload.js';
+import { ReplyQueue } from '../src/replies/reply-queue.js';
 import { FakeSinch, RecordedSend, sinchError, ulidLike } from './fake-sinch.js';
 import { Api, newApp, sleep, startBehindProxy, startTestApp, TestApp } from './utils.js';
 
@@ -29,11 +31,20 @@ function replyPayload(over: Partial<SinchReplyPayload> = {}): SinchReplyPayload 
   };
 }
 
-describe('reply outbox', () => {
+/** Drives an app's reply handler: one claim into its free slots, resolved once its jobs are done. */
+interface ReplyWorker {
+  runOnce(): Promise<number>;
+}
+const replyWorker = (on: TestApp): ReplyWorker => ({
+  runOnce: () => on.app.get(JobRunner).runOnce(SINCH_REPLY),
+});
+
+describe('reply jobs', () => {
   const fake = new FakeSinch();
   let t: TestApp;
-  let worker: OutboxWorker;
-  let repo: OutboxRepository;
+  let worker: ReplyWorker;
+  let repo: JobQueueRepository;
+  let replies: ReplyQueue;
   let ds: DataSource;
 
   /** The environment of an app that sends through the fake Sinch. */
@@ -49,8 +60,9 @@ describe('reply outbox', () => {
   beforeAll(async () => {
     await fake.start();
     t = await startTestApp({ ...sinchEnv(), OUTBOX_WORKER_ENABLED: 'false' });
-    worker = t.app.get(OutboxWorker);
-    repo = t.app.get(OutboxRepository);
+    worker = replyWorker(t);
+    repo = t.app.get(JobQueueRepository);
+    replies = t.app.get(ReplyQueue);
     ds = t.app.get(DataSource);
   });
   afterAll(async () => {
@@ -64,8 +76,8 @@ describe('reply outbox', () => {
     payload: SinchReplyPayload,
     on: TestApp = t,
   ): Promise<string> {
-    const r = on.app.get(OutboxRepository);
-    return on.app.get(DataSource).transaction((tx) => r.enqueueReply(tx, { ...app, payload }));
+    const r = on.app.get(ReplyQueue);
+    return on.app.get(DataSource).transaction((tx) => r.enqueue(tx, { ...app, payload }));
   }
 
   async function job(id: string): Promise<JobRow | undefined> {
@@ -94,7 +106,7 @@ describe('reply outbox', () => {
     what: string,
     probe: () => Promise<T | undefined | false>,
     timeoutMs = 10_000,
-    drive?: OutboxWorker,
+    drive?: ReplyWorker,
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -291,7 +303,10 @@ describe('reply outbox', () => {
       `UPDATE outbox_jobs SET give_up_at = now() - interval '1 second' WHERE id = $1`,
       [other],
     );
-    const claimed = await repo.claimDue('AUDIT_TEST_KIND', 10, 60_000, 'TEST');
+    const claimed = await repo.claimDue(
+      { kind: 'AUDIT_TEST_KIND', leaseMs: 60_000, giveUpSetting: 'TEST' },
+      10,
+    );
     expect(claimed.map((j) => [j.id, j.expired])).toEqual([[other, true]]);
     expect(await auditOf(other)).toEqual([]);
 
@@ -328,7 +343,7 @@ describe('reply outbox', () => {
     let id = '';
     await expect(
       ds.transaction(async (tx) => {
-        id = await repo.enqueueReply(tx, { ...app, payload: replyPayload() });
+        id = await replies.enqueue(tx, { ...app, payload: replyPayload() });
         throw new Error('the consent change failed');
       }),
     ).rejects.toThrow('the consent change failed');
@@ -347,7 +362,7 @@ describe('reply outbox', () => {
       DATABASE_POOL_SIZE: '3',
     });
     try {
-      const w = noCreds.app.get(OutboxWorker);
+      const w = replyWorker(noCreds);
       const app = newApp();
       const payload = replyPayload();
       const sendsBefore = fake.sends().length;
@@ -405,11 +420,11 @@ describe('reply outbox', () => {
       const ids = await ds.transaction(async (tx) => {
         const out: string[] = [];
         for (let i = 0; i < 20; i++) {
-          out.push(await repo.enqueueReply(tx, { ...app, payload: replyPayload() }));
+          out.push(await replies.enqueue(tx, { ...app, payload: replyPayload() }));
         }
         return out;
       });
-      const workers = [b.app.get(OutboxWorker), c.app.get(OutboxWorker)];
+      const workers = [replyWorker(b), replyWorker(c)];
       const handled = [0, 0];
       for (let round = 0; round < 50; round++) {
         const counts = await Promise.all(workers.map((w) => w.runOnce()));

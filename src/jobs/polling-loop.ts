@@ -8,7 +8,7 @@ const OUTAGE_LOG_EVERY = 60;
 export type PollingTask = () => Promise<unknown>;
 
 export interface PollingLoopOptions {
-  /** Names the loop in logs, e.g. "outbox" or "callback". */
+  /** Names the loop in logs, e.g. "reply" or "callback". */
   name: string;
   logger: Logger;
   intervalMs: number;
@@ -22,7 +22,7 @@ export interface PollingLoopOptions {
 }
 
 /**
- * The poll loop of an outbox worker: a bounded pipeline of at most `slots` jobs in flight. A
+ * The poll loop of a job handler (see JobRunner): a bounded pipeline of at most `slots` jobs in flight. A
  * claim asks only for as many jobs as there are free slots, and each claimed job runs on its own:
  * a slow job holds its slot, never the others. When a job ends, its slot is claimed again at once
  * if the previous claim was full (more are probably due) or the poll interval has passed since

@@ -1,20 +1,20 @@
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEnum, IsOptional } from 'class-validator';
-import { OutboxStatus } from '../outbox-job.entity.js';
+import { JobStatus } from '../../jobs/job.entity.js';
 
 export const REPLY_ACTIONS = ['OPT_OUT', 'OPT_IN', 'HELP'] as const;
 
 export class ReplyJobsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
-    enum: OutboxStatus,
+    enum: JobStatus,
     enumName: 'ReplyJobStatus',
     description: 'Only jobs in this status',
-    example: OutboxStatus.FAILED,
+    example: JobStatus.FAILED,
   })
   @IsOptional()
-  @IsEnum(OutboxStatus, { message: 'status must be one of PENDING, SENT, FAILED' })
-  status?: OutboxStatus;
+  @IsEnum(JobStatus, { message: 'status must be one of PENDING, SENT, FAILED, IN_DOUBT' })
+  status?: JobStatus;
 }
 
 /** A queued confirmation reply, without its text. */
@@ -23,13 +23,13 @@ export class ReplyJobDto {
   id: string;
 
   @ApiProperty({
-    enum: OutboxStatus,
+    enum: JobStatus,
     enumName: 'ReplyJobStatus',
     description:
-      'PENDING (waiting for its first or next attempt), SENT (accepted by Sinch) or FAILED (not retryable, or given up after REPLY_GIVE_UP_AFTER_S)',
-    example: OutboxStatus.SENT,
+      'PENDING (waiting for its first or next attempt), SENT (accepted by Sinch), FAILED (not retryable, or given up after REPLY_GIVE_UP_AFTER_S) or IN_DOUBT (an opt-out confirmation whose send was interrupted by a crash: it may or may not have reached the recipient, and is not sent again)',
+    example: JobStatus.SENT,
   })
-  status: OutboxStatus;
+  status: JobStatus;
 
   @ApiProperty({ description: 'Send attempts so far (including one in progress)', example: 1 })
   attempts: number;

@@ -1,17 +1,23 @@
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-export enum OutboxStatus {
+export enum JobStatus {
   PENDING = 'PENDING',
   SENT = 'SENT',
   FAILED = 'FAILED',
+  /** An at-most-once job whose attempt was interrupted: it may or may not have been done. */
+  IN_DOUBT = 'IN_DOUBT',
 }
 
-/** A durable job written in the same transaction as the change that caused it. */
+/**
+ * A durable job (table outbox_jobs: the transactional outbox), written in the same transaction
+ * as the change that caused it and done by a registered handler (see JobRunner).
+ */
 @Entity({ name: 'outbox_jobs' })
 @Index('outbox_jobs_due_idx', ['next_attempt_at'], { where: `status = 'PENDING'` })
 @Index('outbox_jobs_ordering_idx', ['ordering_key', 'id'], { where: `status = 'PENDING'` })
-@Check('outbox_jobs_status_check', `status IN ('PENDING', 'SENT', 'FAILED')`)
-export class OutboxJobEntity {
+@Index('outbox_jobs_finished_idx', ['finished_at'], { where: `status <> 'PENDING'` })
+@Check('outbox_jobs_status_check', `status IN ('PENDING', 'SENT', 'FAILED', 'IN_DOUBT')`)
+export class JobEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
@@ -34,11 +40,22 @@ export class OutboxJobEntity {
   @Column({ type: 'varchar', length: 128, nullable: true })
   ordering_key: string | null;
 
-  @Column({ type: 'varchar', length: 16, default: OutboxStatus.PENDING })
-  status: OutboxStatus;
+  @Column({ type: 'varchar', length: 16, default: JobStatus.PENDING })
+  status: JobStatus;
 
   @Column({ type: 'integer', default: 0 })
   attempts: number;
+
+  /**
+   * True from the claim of an attempt until its outcome is recorded: a job claimed again while
+   * true had an attempt whose outcome is unknown (its worker died, or could not record it).
+   */
+  @Column({ type: 'boolean', default: false })
+  in_flight: boolean;
+
+  /** Never attempted again after an interrupted attempt: such a job ends IN_DOUBT instead. */
+  @Column({ type: 'boolean', default: false })
+  at_most_once: boolean;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   next_attempt_at: Date;

@@ -1,24 +1,18 @@
-import {
-  BeforeApplicationShutdown,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-} from '@nestjs/common';
-import { honourRetryAfter } from '../common/retry-after.js';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { OutboxStatus } from '../outbox/outbox-job.entity.js';
-import { ClaimedJob, OutboxRepository } from '../outbox/outbox.repository.js';
-import { replyRetryDelayMs } from '../outbox/outbox.worker.js';
-import { describeError, PollingLoop } from '../outbox/polling-loop.js';
+import { JobStatus } from '../jobs/job.entity.js';
+import { ClaimedJob, ClaimSpec, JobQueueRepository } from '../jobs/job-queue.repository.js';
+import { JobHandler, JobRunner } from '../jobs/job-runner.js';
+import { describeError, PollingTask } from '../jobs/polling-loop.js';
+import { decideAttempt } from '../jobs/retry-policy.js';
 import {
-  AttemptResult,
   CALLBACK_JOB,
   CallbackJobPayload,
   sendCallback,
   signedHeaders,
 } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, DeliveryOutcome, SubscriptionRow } from './callback.repository.js';
+import { CallbackRepository, SubscriptionRow } from './callback.repository.js';
 
 /** Time a claim covers beyond the longest possible attempt, for the outcome writes. */
 const LEASE_MARGIN_MS = 30_000;
@@ -29,55 +23,6 @@ const TRIGGERS = new Set<string>(Object.values(CallbackTrigger));
 /** How long a claimed callback job stays reserved: one attempt, plus a margin. */
 export function callbackLeaseMs(timeoutMs: number): number {
   return timeoutMs + LEASE_MARGIN_MS;
-}
-
-/** Delay before the next attempt after `attempts` failed ones: base × 2^(n-1), capped, ±10 %. */
-export function callbackRetryDelayMs(
-  attempts: number,
-  baseMs: number,
-  maxMs: number,
-  random: () => number = Math.random,
-): number {
-  return replyRetryDelayMs(attempts, baseMs, maxMs, random);
-}
-
-/** What to record after an attempt. */
-export interface AttemptDecision {
-  outcome: DeliveryOutcome;
-  /** Only for RETRYING. */
-  delayMs?: number;
-  error: string | null;
-}
-
-/**
- * The outcome of an attempt: SUCCEEDED on 2xx; RETRYING on a retryable failure (network error,
- * timeout, 429, 5xx) when the next attempt still falls before give_up_at; GAVE_UP otherwise.
- * The next attempt comes after the backoff, or after the target's Retry-After (429, 503) when
- * that is longer and at most `retry.maxMs` (a longer one is ignored).
- */
-export function decideAttempt(
-  result: AttemptResult,
-  attempts: number,
-  giveUpAt: Date,
-  nowMs: number,
-  retry: { baseMs: number; maxMs: number },
-  random: () => number = Math.random,
-): AttemptDecision {
-  if (result.ok) return { outcome: 'SUCCEEDED', error: null };
-  if (!result.retryable) return { outcome: 'GAVE_UP', error: result.error };
-  const backoffMs = callbackRetryDelayMs(attempts, retry.baseMs, retry.maxMs, random);
-  const delayMs = honourRetryAfter(backoffMs, result.retryAfterMs, retry.maxMs);
-  const error =
-    delayMs > backoffMs
-      ? `${result.error}; Retry-After ${Math.ceil(delayMs / 1000)} s`
-      : result.error;
-  if (nowMs + delayMs >= giveUpAt.getTime()) {
-    return {
-      outcome: 'GAVE_UP',
-      error: `${error}; given up: not delivered within CALLBACK_GIVE_UP_AFTER_S`,
-    };
-  }
-  return { outcome: 'RETRYING', delayMs, error };
 }
 
 function parsePayload(raw: unknown): CallbackJobPayload | null {
@@ -92,14 +37,14 @@ function parsePayload(raw: unknown): CallbackJobPayload | null {
 
 /**
  * Delivers the queued callbacks (outbox_jobs of kind CALLBACK) to the subscriptions' targets,
- * signed with their secrets. Its own poll loop (same OUTBOX_WORKER_ENABLED,
- * OUTBOX_POLL_INTERVAL_MS and OUTBOX_BATCH_SIZE as the reply worker), so a slow target never
- * delays confirmation replies. Up to OUTBOX_BATCH_SIZE callbacks are in flight, each bounded by
+ * signed with their secrets. The callback handler of the JobRunner: its own poll loop and
+ * OUTBOX_BATCH_SIZE slots, beside the replies', so a slow target never delays confirmation
+ * replies. Up to OUTBOX_BATCH_SIZE callbacks are in flight, each bounded by
  * CALLBACK_TIMEOUT_MS; a finished one frees its slot for the next claim at once, so a target that
  * never answers holds only its own slots, never the other subscriptions' deliveries. Nothing here
  * runs on a request path. Jobs in flight never include two callbacks of one subscription about
  * one identity: those are claimed one at a time, in order (see
- * OutboxRepository.claimDue and callbackOrderingKey), so an event is not attempted before the
+ * JobQueueRepository.claimDue and callbackOrderingKey), so an event is not attempted before the
  * one queued before it was delivered or given up.
  *
  * Each attempt is recorded in callback_deliveries, in the same transaction as the job's new state
@@ -115,49 +60,30 @@ function parsePayload(raw: unknown): CallbackJobPayload | null {
  * dies after the target answered leaves the job to come back when its lease ends.
  */
 @Injectable()
-export class CallbackWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class CallbackHandler implements JobHandler, OnModuleInit {
+  readonly name = 'callback';
+  readonly claim: ClaimSpec;
   private readonly logger = new Logger('CallbackWorker');
-  private readonly loop: PollingLoop;
 
   constructor(
     private readonly config: AppConfig,
-    private readonly outbox: OutboxRepository,
+    private readonly queue: JobQueueRepository,
     private readonly repo: CallbackRepository,
+    private readonly runner: JobRunner,
   ) {
-    this.loop = new PollingLoop({
-      name: 'callback',
-      logger: this.logger,
-      intervalMs: config.OUTBOX_POLL_INTERVAL_MS,
-      slots: config.OUTBOX_BATCH_SIZE,
-      claim: (limit) => this.claim(limit),
-    });
+    this.claim = {
+      kind: CALLBACK_JOB,
+      leaseMs: callbackLeaseMs(config.CALLBACK_TIMEOUT_MS),
+      giveUpSetting: 'CALLBACK_GIVE_UP_AFTER_S',
+    };
   }
 
-  onApplicationBootstrap(): void {
-    if (this.config.OUTBOX_WORKER_ENABLED) this.loop.start();
+  onModuleInit(): void {
+    this.runner.register(this);
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.loop.stop();
-  }
-
-  /**
-   * Claims due callbacks into the free slots and delivers them; resolves to how many jobs it
-   * claimed once they are done.
-   */
-  runOnce(): Promise<number> {
-    return this.loop.runOnce();
-  }
-
-  /** Claims up to `limit` due callbacks: one task each, run in parallel by the loop. */
-  private async claim(limit: number): Promise<(() => Promise<void>)[]> {
-    const jobs = await this.outbox.claimDue(
-      CALLBACK_JOB,
-      limit,
-      callbackLeaseMs(this.config.CALLBACK_TIMEOUT_MS),
-      'CALLBACK_GIVE_UP_AFTER_S',
-    );
-    if (jobs.length === 0) return [];
+  /** One task per claimed callback, with its subscription read once for the batch. */
+  async tasks(jobs: ClaimedJob[]): Promise<PollingTask[]> {
     const payloads = jobs.map((j) => parsePayload(j.payload));
     // If this lookup fails, the claimed jobs come back when their lease ends.
     const subscriptions = await this.repo.findByIds([
@@ -179,7 +105,7 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
     const ref = `callback job ${job.id} app=${job.app_id}`;
     try {
       if (!payload) {
-        await this.outbox.markFailed(job.id, job.attempts, INVALID_PAYLOAD);
+        await this.queue.markFailed(job.id, job.attempts, INVALID_PAYLOAD);
         this.logger.error(`${ref} has an invalid payload: FAILED`);
         return;
       }
@@ -206,7 +132,7 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
         return;
       }
       if (!subscription) {
-        await this.outbox.markFailed(job.id, job.attempts, SUBSCRIPTION_DELETED);
+        await this.queue.markFailed(job.id, job.attempts, SUBSCRIPTION_DELETED);
         this.logger.log(`${ref} dropped: ${SUBSCRIPTION_DELETED}`);
         return;
       }
@@ -217,19 +143,21 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
         payload.body,
         this.config.CALLBACK_TIMEOUT_MS,
       );
-      const decision = decideAttempt(result, job.attempts, job.give_up_at, Date.now(), {
-        baseMs: this.config.CALLBACK_RETRY_BASE_MS,
-        maxMs: this.config.CALLBACK_RETRY_MAX_MS,
-      });
+      const decision = decideAttempt(
+        result,
+        job.attempts,
+        { baseMs: this.config.CALLBACK_RETRY_BASE_MS, maxMs: this.config.CALLBACK_RETRY_MAX_MS },
+        { at: job.give_up_at, nowMs: Date.now(), setting: 'CALLBACK_GIVE_UP_AFTER_S' },
+      );
       const recorded = await this.repo.inTransaction(async (client) => {
         let outcome = decision.outcome;
         let claimHeld: boolean;
         if (outcome === 'SUCCEEDED') {
-          claimHeld = await this.outbox.markSent(job.id, job.attempts, client);
+          claimHeld = await this.queue.markSent(job.id, job.attempts, client);
         } else if (outcome === 'GAVE_UP') {
-          claimHeld = await this.outbox.markFailed(job.id, job.attempts, decision.error!, client);
+          claimHeld = await this.queue.markFailed(job.id, job.attempts, decision.error!, client);
         } else {
-          const status = await this.outbox.scheduleRetry(
+          const status = await this.queue.scheduleRetry(
             job.id,
             job.attempts,
             decision.delayMs!,
@@ -238,7 +166,7 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
           );
           claimHeld = status !== null;
           // The database clock says give_up_at has passed: this was the last attempt.
-          if (status === OutboxStatus.FAILED) outcome = 'GAVE_UP';
+          if (status === JobStatus.FAILED) outcome = 'GAVE_UP';
         }
         // The attempt happened whether or not the claim still held: record it.
         await this.repo.insertDelivery(

@@ -2,23 +2,23 @@ import { Injectable } from '@nestjs/common';
 import { encodePageToken } from '../consent/domain/page-token.js';
 import { readPageToken } from '../common/page-token-param.js';
 import type { AppRef } from '../settings/settings.service.js';
-import { OutboxStatus } from './outbox-job.entity.js';
-import { OutboxRepository, ReplyJobRow } from './outbox.repository.js';
+import { JobStatus } from '../jobs/job.entity.js';
+import { ReplyJobRow, ReplyQueue } from './reply-queue.js';
 import type { ReplyJobDto } from './dto/reply-jobs.dto.js';
 
-/** Read side of the reply outbox, for operators. */
+/** Read side of the reply jobs, for operators. */
 @Injectable()
-export class OutboxService {
-  constructor(private readonly outbox: OutboxRepository) {}
+export class ReplyJobsService {
+  constructor(private readonly replies: ReplyQueue) {}
 
   /** One page of an app's reply jobs, newest first (keyset on the job id). */
   async listReplyJobs(
     app: AppRef,
-    q: { status?: OutboxStatus; pageSize: number; pageToken?: string },
+    q: { status?: JobStatus; pageSize: number; pageToken?: string },
   ): Promise<{ replyJobs: ReplyJobDto[]; nextPageToken: string }> {
     const beforeId = readPageToken(q.pageToken, true);
     // One extra row tells whether another page exists.
-    const rows = await this.outbox.listReplies(app.projectId, app.appId, {
+    const rows = await this.replies.list(app.projectId, app.appId, {
       status: q.status,
       beforeId,
       limit: q.pageSize + 1,
@@ -41,7 +41,7 @@ function toDto(r: ReplyJobRow): ReplyJobDto {
     inbound_message_id: r.inbound_message_id ?? '',
     last_error: r.last_error,
     created_at: r.created_at.toISOString(),
-    next_attempt_at: r.status === OutboxStatus.PENDING ? r.next_attempt_at.toISOString() : null,
+    next_attempt_at: r.status === JobStatus.PENDING ? r.next_attempt_at.toISOString() : null,
     finished_at: r.finished_at ? r.finished_at.toISOString() : null,
   };
 }

@@ -5,20 +5,20 @@ import { RequireScope } from '../auth/auth.decorators.js';
 import { AppParams } from '../common/params.dto.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
 import { ReplyJobPageResponseDto, ReplyJobsQueryDto } from './dto/reply-jobs.dto.js';
-import { OutboxService } from './outbox.service.js';
+import { ReplyJobsService } from './reply-jobs.service.js';
 
 /** Operators' view of the confirmation replies queued for sending through Sinch. */
 @ApiTags('Reply jobs')
 @Controller('v1/projects/:project_id/apps/:app_id/reply-jobs')
-export class OutboxController {
-  constructor(private readonly outbox: OutboxService) {}
+export class ReplyJobsController {
+  constructor(private readonly replyJobs: ReplyJobsService) {}
 
   @Get()
   @RequireScope(Scope.READ)
   @ApiOperation({
     summary: "An app's confirmation replies and their delivery state, newest first, paged",
     description:
-      "Each keyword that changes consent (or asks for HELP) queues one reply, sent by the outbox worker with retries until REPLY_GIVE_UP_AFTER_S (honouring Sinch's Retry-After on a 429 or 503). One recipient's replies (app, channel, identity) are sent one at a time in the order they were queued: a reply waits while an earlier one to the same recipient is PENDING. The reply text is not returned.",
+      "Each keyword that changes consent (or asks for HELP) queues one reply, sent by the reply worker with retries until REPLY_GIVE_UP_AFTER_S (honouring Sinch's Retry-After on a 429 or 503). An opt-out confirmation whose send was interrupted by a crash is not sent again: it ends IN_DOUBT. One recipient's replies (app, channel, identity) are sent one at a time in the order they were queued: a reply waits while an earlier one to the same recipient is PENDING. The reply text is not returned.",
   })
   @ApiOkResponse({ type: ReplyJobPageResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
@@ -26,7 +26,7 @@ export class OutboxController {
     @Param() p: AppParams,
     @Query() q: ReplyJobsQueryDto,
   ): Promise<ReplyJobPageResponseDto> {
-    const page = await this.outbox.listReplyJobs(
+    const page = await this.replyJobs.listReplyJobs(
       { projectId: p.project_id, appId: p.app_id },
       { status: q.status, pageSize: q.page_size ?? 50, pageToken: q.page_token },
     );
