@@ -11,7 +11,7 @@ import { Api, newApp, sleep, startBehindProxy, startTestApp, TestApp } from './u
 
 interface JobRow {
   id: string;
-  status: 'PENDING' | 'SENT' | 'FAILED';
+  status: 'PENDING' | 'SENT' | 'FAILED' | 'IN_DOUBT';
   attempts: number;
   last_error: string | null;
   finished_at: Date | null;
@@ -336,6 +336,44 @@ describe('reply jobs', () => {
       }),
     ]);
     expect(await auditOf(anonymous)).toEqual([]);
+  });
+
+  it('an interrupted opt-out confirmation ends IN_DOUBT, unsent; an interrupted HELP is sent again', async () => {
+    const app = newApp();
+    const optOut = await enqueue(app, replyPayload({ action: 'OPT_OUT' }));
+    const help = await enqueue(app, replyPayload({ action: 'HELP' }));
+    // A worker claims both and dies before recording an outcome: the attempts stay in flight.
+    const claimed = await repo.claimDue(
+      { kind: SINCH_REPLY, leaseMs: 60_000, giveUpSetting: 'REPLY_GIVE_UP_AFTER_S' },
+      100,
+    );
+    expect(claimed.map((j) => j.id)).toEqual(expect.arrayContaining([optOut, help]));
+    // Their leases end.
+    await ds.query(`UPDATE outbox_jobs SET next_attempt_at = now() WHERE id = ANY($1::bigint[])`, [
+      [optOut, help],
+    ]);
+    await jobReaching(help, 'SENT', 'the HELP reply to be sent again');
+    const inDoubt = await jobReaching(optOut, 'IN_DOUBT', 'the opt-out confirmation in doubt');
+    expect(inDoubt).toMatchObject({ attempts: 1 });
+    expect(inDoubt.last_error).toContain('attempt 1 was interrupted');
+    expect(sendsFor(optOut)).toHaveLength(0);
+    expect(sendsFor(help)).toHaveLength(1);
+    expect((await auditOf(optOut)).map((r) => [r.kind, r.evidence.attempts])).toEqual([
+      ['REPLY_IN_DOUBT', 1],
+    ]);
+    expect((await auditOf(help)).map((r) => [r.kind, r.evidence.attempts])).toEqual([
+      ['REPLY_SENT', 2],
+    ]);
+    // Visible in reply-jobs, with its own status filter; never claimed again.
+    await worker.runOnce();
+    const listed = await new Api(t.baseUrl).get(
+      `/v1/projects/${app.projectId}/apps/${app.appId}/reply-jobs?status=IN_DOUBT`,
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.body.reply_jobs.map((j: any) => [j.id, j.status])).toEqual([
+      [optOut, 'IN_DOUBT'],
+    ]);
+    expect(sendsFor(optOut)).toHaveLength(0);
   });
 
   it('a job enqueued in a transaction that rolls back is never sent', async () => {
