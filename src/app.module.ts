@@ -19,6 +19,7 @@ import { RepliesModule } from './replies/replies.module.js';
 import { KeywordsModule } from './keywords/keywords.module.js';
 import { CallbacksModule } from './callbacks/callbacks.module.js';
 import { SendGateModule } from './send-gate/send-gate.module.js';
+import { RetentionModule } from './retention/retention.module.js';
 
 /**
  * Feature modules: consent/ (lists, checks, Sinch-compatible API), audit/ (append-only trail),
@@ -55,6 +56,7 @@ export class AppModule {
         KeywordsModule,
         WebhooksModule,
         SendGateModule,
+        RetentionModule,
         MetricsModule,
         HealthModule,
       ],

@@ -221,6 +221,34 @@ export class AppConfig {
   @Max(120000)
   CALLBACK_TIMEOUT_MS = 10000;
 
+  /**
+   * Days a processed webhook delivery (its idempotency record) is kept. At least 2: a redelivery
+   * Sinch makes within its retry horizon (undocumented for the Conversation API; about 23 h for
+   * the SMS API) must still find it and answer DUPLICATE.
+   */
+  @IsInt()
+  @Min(2)
+  @Max(3650)
+  WEBHOOK_DELIVERY_RETENTION_DAYS = 30;
+
+  /** Days a finished job (SENT, FAILED, IN_DOUBT) and the callback delivery log are kept. */
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  JOB_RETENTION_DAYS = 30;
+
+  /** How often each instance deletes what is past its retention. */
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  RETENTION_INTERVAL_S = 3600;
+
+  /** Rows one retention statement deletes at most (it repeats until none are left). */
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  RETENTION_BATCH_SIZE = 1000;
+
   /** Identity salt for logs: identities are logged only as a short salted hash. */
   @IsString()
   @MaxLength(200)
@@ -254,6 +282,10 @@ const INTEGER_KEYS = new Set([
   'CALLBACK_GIVE_UP_AFTER_S',
   'CALLBACK_TIMEOUT_MS',
   'HEALTH_CHECK_TIMEOUT_MS',
+  'WEBHOOK_DELIVERY_RETENTION_DAYS',
+  'JOB_RETENTION_DAYS',
+  'RETENTION_INTERVAL_S',
+  'RETENTION_BATCH_SIZE',
 ]);
 
 /** Variables with no default (so not among the keys of a fresh AppConfig). */
