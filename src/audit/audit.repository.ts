@@ -1,13 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import {
-  AuditRecordKind,
-  ListType,
-  Operation,
-  Origin,
-  Outcome,
-} from '../consent/domain/consent-types.js';
+import { AuditRecordKind } from '../consent/domain/consent-types.js';
+import type { ListType, Operation, Origin, Outcome } from '../consent/domain/consent-types.js';
 import { AuditRecordEntity } from './audit-record.entity.js';
 import { auditInsert } from './audit-sql.js';
 

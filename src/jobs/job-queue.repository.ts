@@ -26,6 +26,16 @@ export interface ClaimedJob {
   in_doubt: boolean;
 }
 
+/** What findJob reads of a job. */
+export interface StoredJob {
+  id: string;
+  kind: string;
+  project_id: string;
+  app_id: string;
+  payload: unknown;
+  ordering_key: string | null;
+}
+
 /** outbox_jobs.last_error is varchar(500). */
 export const MAX_LAST_ERROR_CHARS = 500;
 
@@ -234,22 +244,8 @@ export class JobQueueRepository {
   }
 
   /** A job's kind, app, payload and ordering key, or null when there is no job with this id. */
-  async findJob(id: string): Promise<{
-    id: string;
-    kind: string;
-    project_id: string;
-    app_id: string;
-    payload: unknown;
-    ordering_key: string | null;
-  } | null> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      kind: string;
-      project_id: string;
-      app_id: string;
-      payload: unknown;
-      ordering_key: string | null;
-    }>(
+  async findJob(id: string): Promise<StoredJob | null> {
+    const { rows } = await this.pool.query<StoredJob>(
       `SELECT id, kind, project_id, app_id, payload, ordering_key FROM outbox_jobs WHERE id = $1`,
       [id],
     );

@@ -9,20 +9,45 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - Indexes for the retention sweeps (RetentionService): finished jobs by finished_at, webhook
  *   deliveries by received_at, callback delivery attempts by attempted_at.
  */
+const AUDIT_KINDS_BEFORE = [
+  'CONSENT_CHANGE',
+  'DELIVERY_REFUSED',
+  'REPLY_SENT',
+  'REPLY_FAILED',
+  'EVENT_TIME_REPAIRED',
+];
+
+/** Replaces the check `name` on `table` by `column IN (values)`. */
+async function replaceCheck(
+  q: QueryRunner,
+  table: string,
+  name: string,
+  column: string,
+  values: string[],
+): Promise<void> {
+  await q.query(`ALTER TABLE ${table} DROP CONSTRAINT ${name}`);
+  await q.query(
+    `ALTER TABLE ${table} ADD CONSTRAINT ${name}
+       CHECK (${column} IN (${values.map((v) => `'${v}'`).join(', ')}))`,
+  );
+}
+
 export class JobsInDoubtRetention1764400000000 implements MigrationInterface {
   name = 'JobsInDoubtRetention1764400000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE outbox_jobs ADD COLUMN in_flight boolean NOT NULL DEFAULT false`);
     await q.query(`ALTER TABLE outbox_jobs ADD COLUMN at_most_once boolean NOT NULL DEFAULT false`);
-    await q.query(`ALTER TABLE outbox_jobs DROP CONSTRAINT outbox_jobs_status_check`);
-    await q.query(`
-      ALTER TABLE outbox_jobs ADD CONSTRAINT outbox_jobs_status_check
-        CHECK (status IN ('PENDING', 'SENT', 'FAILED', 'IN_DOUBT'))`);
-    await q.query(`ALTER TABLE consent_audit DROP CONSTRAINT consent_audit_kind_check`);
-    await q.query(`
-      ALTER TABLE consent_audit ADD CONSTRAINT consent_audit_kind_check
-        CHECK (kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT'))`);
+    await replaceCheck(q, 'outbox_jobs', 'outbox_jobs_status_check', 'status', [
+      'PENDING',
+      'SENT',
+      'FAILED',
+      'IN_DOUBT',
+    ]);
+    await replaceCheck(q, 'consent_audit', 'consent_audit_kind_check', 'kind', [
+      ...AUDIT_KINDS_BEFORE,
+      'REPLY_IN_DOUBT',
+    ]);
     await q.query(`
       CREATE INDEX outbox_jobs_finished_idx ON outbox_jobs (finished_at)
         WHERE status <> 'PENDING'`);
@@ -38,14 +63,12 @@ export class JobsInDoubtRetention1764400000000 implements MigrationInterface {
     await q.query(`DROP INDEX callback_deliveries_attempted_idx`);
     await q.query(`DROP INDEX webhook_deliveries_received_idx`);
     await q.query(`DROP INDEX outbox_jobs_finished_idx`);
-    await q.query(`ALTER TABLE consent_audit DROP CONSTRAINT consent_audit_kind_check`);
-    await q.query(`
-      ALTER TABLE consent_audit ADD CONSTRAINT consent_audit_kind_check
-        CHECK (kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED'))`);
-    await q.query(`ALTER TABLE outbox_jobs DROP CONSTRAINT outbox_jobs_status_check`);
-    await q.query(`
-      ALTER TABLE outbox_jobs ADD CONSTRAINT outbox_jobs_status_check
-        CHECK (status IN ('PENDING', 'SENT', 'FAILED'))`);
+    await replaceCheck(q, 'consent_audit', 'consent_audit_kind_check', 'kind', AUDIT_KINDS_BEFORE);
+    await replaceCheck(q, 'outbox_jobs', 'outbox_jobs_status_check', 'status', [
+      'PENDING',
+      'SENT',
+      'FAILED',
+    ]);
     await q.query(`ALTER TABLE outbox_jobs DROP COLUMN at_most_once`);
     await q.query(`ALTER TABLE outbox_jobs DROP COLUMN in_flight`);
   }
