@@ -1,5 +1,5 @@
 // Ordering keys of outbox jobs (outbox_jobs.ordering_key): jobs with equal keys are done strictly
-// one after another, oldest first (see OutboxRepository.claimDue). A key only needs equality, so
+// one after another, oldest first (see JobQueueRepository.claimDue). A key only needs equality, so
 // it is a SHA-256 hex digest of its parts: identities never appear in clear in the table's
 // indexes, in query plans or in logs that print a job row.
 import { createHash } from 'node:crypto';
