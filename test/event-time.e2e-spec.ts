@@ -261,7 +261,19 @@ describe('event times in the future', () => {
         [a.projectId, a.appId, stopped],
       )) as { id: string }[];
       const stopId = inserted[0]!.id;
-      await new EventTimeRepair1764300000000().up(q);
+      // The database is already migrated past this migration: later ones widen the audit kind
+      // check (REPLY_IN_DOUBT, 1764400000000), and rows of those kinds may exist, so the kind
+      // check this migration sets is left out here; the repair itself runs as written.
+      const repairOnly = new Proxy(q, {
+        get: (target, key, receiver) =>
+          key === 'query'
+            ? (sql: string, params?: unknown[]) =>
+                /consent_audit_kind_check/.test(sql)
+                  ? Promise.resolve([])
+                  : target.query(sql, params)
+            : Reflect.get(target, key, receiver),
+      });
+      await new EventTimeRepair1764300000000().up(repairOnly);
 
       type Row = { identity: string; opted_out: boolean; since: Date; last_event_time: Date };
       const rows: Row[] = await q.query(
