@@ -4,6 +4,7 @@ import { AppConfig } from './config/app-config.js';
 import { HotPaths } from './common/hot-paths.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { ConfigCacheModule } from './config-cache/config-cache.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -47,6 +48,7 @@ export class AppModule {
           exports: [HotPaths],
         },
         DatabaseModule,
+        ConfigCacheModule,
         AuthModule,
         SettingsModule,
         AuditModule,

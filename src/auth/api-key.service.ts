@@ -5,7 +5,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
-import { TtlCache } from '../common/ttl-cache.js';
+import { AppConfigCache } from '../config-cache/app-config-cache.js';
+import { API_KEYS_SCOPE } from '../config-cache/config-store.js';
 import { ApiKeyEntity, Scope } from './api-key.entity.js';
 import {
   ApiKeyResponseDto,
@@ -16,18 +17,20 @@ import { Principal } from './principal.js';
 
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
-/** Scoped API keys: minted by admins, secret shown once, stored as SHA-256. */
+/**
+ * Scoped API keys: minted by admins, secret shown once, stored as SHA-256. Lookups here are not
+ * cached: BearerAuthenticator caches what it verified in the AppConfigCache, and a revocation
+ * drops that on every instance.
+ */
 @Injectable()
 export class ApiKeyService {
-  private readonly cache: TtlCache<Principal | null>;
-  private readonly revocationListeners: (() => void)[] = [];
   private readonly adminHash?: Buffer;
 
   constructor(
     @InjectRepository(ApiKeyEntity) private readonly repo: Repository<ApiKeyEntity>,
+    private readonly cache: AppConfigCache,
     config: AppConfig,
   ) {
-    this.cache = new TtlCache(config.AUTH_CACHE_TTL_MS);
     if (config.ADMIN_API_KEY) this.adminHash = Buffer.from(sha256(config.ADMIN_API_KEY), 'hex');
   }
 
@@ -47,11 +50,6 @@ export class ApiKeyService {
     return { ...this.toDto(saved), key_secret: secret };
   }
 
-  /** Called after a key is revoked on this instance (other instances follow within the cache TTL). */
-  onRevocation(listener: () => void): void {
-    this.revocationListeners.push(listener);
-  }
-
   async list(): Promise<ApiKeyResponseDto[]> {
     const rows = await this.repo.find({ order: { created_at: 'ASC', id: 'ASC' } });
     return rows.map((r) => this.toDto(r));
@@ -61,10 +59,12 @@ export class ApiKeyService {
     const row = await this.repo.findOneBy({ id: keyId });
     if (!row) throw ApiError.notFound(`API key ${keyId} not found`);
     if (!row.revoked_at) {
-      await this.repo.update({ id: keyId, revoked_at: IsNull() }, { revoked_at: new Date() });
+      await this.cache.write(API_KEYS_SCOPE, (tx) =>
+        tx
+          .getRepository(ApiKeyEntity)
+          .update({ id: keyId, revoked_at: IsNull() }, { revoked_at: new Date() }),
+      );
     }
-    this.cache.clear();
-    for (const listener of this.revocationListeners) listener();
     const updated = await this.repo.findOneByOrFail({ id: keyId });
     return this.toDto(updated);
   }
@@ -75,12 +75,8 @@ export class ApiKeyService {
     if (this.adminHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) {
       return { keyId: 'admin', scopes: [Scope.ADMIN], keyFingerprint: this.adminFingerprint() };
     }
-    const cached = this.cache.get(hash);
-    if (cached !== undefined) return cached;
     const row = await this.repo.findOneBy({ secret_hash: hash });
-    const principal = row && !row.revoked_at ? { keyId: row.id, scopes: row.scopes } : null;
-    this.cache.set(hash, principal);
-    return principal;
+    return row && !row.revoked_at ? { keyId: row.id, scopes: row.scopes } : null;
   }
 
   /** For OAuth2 client credentials: the key id must match the secret's key. */
@@ -96,7 +92,7 @@ export class ApiKeyService {
   }
 
   /**
-   * True while the key behind a token exists and is not revoked (cached); for the admin, while
+   * True while the key behind a token exists and is not revoked; for the admin, while
    * ADMIN_API_KEY is still the key the token was minted from.
    */
   async isActive(p: Principal): Promise<boolean> {
@@ -104,13 +100,8 @@ export class ApiKeyService {
     if (keyId === 'admin') {
       return this.adminHash !== undefined && p.keyFingerprint === this.adminFingerprint();
     }
-    const cacheKey = `id:${keyId}`;
-    const cached = this.cache.get(cacheKey);
-    if (cached !== undefined) return cached !== null;
     const row = await this.repo.findOneBy({ id: keyId });
-    const principal = row && !row.revoked_at ? { keyId: row.id, scopes: row.scopes } : null;
-    this.cache.set(cacheKey, principal);
-    return principal !== null;
+    return row !== null && !row.revoked_at;
   }
 
   private toDto(r: ApiKeyEntity): ApiKeyResponseDto {

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
-import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
+import { AppConfigCache } from '../config-cache/app-config-cache.js';
+import { appScope } from '../config-cache/config-store.js';
 import { callbackOrderingKey } from '../jobs/ordering-key.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
@@ -21,24 +22,22 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * callbacks about one identity are delivered one at a time, in the order they were queued (which
  * is also `sequence` order); other subscriptions and other identities are not held back.
  *
- * An app's subscriptions (ids and triggers only) are cached per instance for
- * SETTINGS_CACHE_TTL_MS, dropped at once on this instance when they change here; other
- * instances see a change within the TTL. An app without subscriptions costs no statement while
- * cached; an event costs one nextval and one insert per matching subscription.
+ * An app's subscriptions (ids and triggers only) are cached in the AppConfigCache, dropped on
+ * every instance when they change (CallbacksService writes through it). An app without
+ * subscriptions costs no statement while cached; an event costs one nextval and one insert per
+ * matching subscription.
  */
+/** The name of an app's callback subscriptions in the configuration cache. */
+const SUBSCRIPTIONS = 'callback-subscriptions';
+
 @Injectable()
 export class CallbackEmitter {
-  private readonly cache: TtlCache<SubscriptionTriggers[]>;
-  /** Bumped on every change: a lookup that started before a change must not be cached after it. */
-  private generation = 0;
-
   constructor(
     private readonly repo: CallbackRepository,
     private readonly outbox: JobQueueRepository,
+    private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
-  ) {
-    this.cache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
-  }
+  ) {}
 
   async emit(tx: EntityManager, app: AppRef, event: CallbackEvent): Promise<void> {
     const trigger = event.trigger as CallbackTrigger;
@@ -71,23 +70,8 @@ export class CallbackEmitter {
     }
   }
 
-  /** Drops this instance's cached subscriptions of the app (after a change through the API). */
-  invalidate(app: AppRef): void {
-    this.generation++;
-    this.cache.delete(cacheKey(app));
+  /** The app's subscriptions, read (on a miss) in the caller's transaction. */
+  private subscriptionsOf(tx: EntityManager, app: AppRef): Promise<SubscriptionTriggers[]> {
+    return this.cache.get(appScope(app), SUBSCRIPTIONS, () => this.repo.triggersOf(tx, app));
   }
-
-  private async subscriptionsOf(tx: EntityManager, app: AppRef): Promise<SubscriptionTriggers[]> {
-    const key = cacheKey(app);
-    const cached = this.cache.get(key);
-    if (cached) return cached;
-    const generation = this.generation;
-    const rows = await this.repo.triggersOf(tx, app);
-    if (generation === this.generation) this.cache.set(key, rows);
-    return rows;
-  }
-}
-
-function cacheKey(app: AppRef): string {
-  return `${app.projectId}\0${app.appId}`;
 }

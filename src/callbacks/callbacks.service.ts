@@ -4,11 +4,12 @@ import { DataSource } from 'typeorm';
 import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
+import { AppConfigCache } from '../config-cache/app-config-cache.js';
+import { appScope } from '../config-cache/config-store.js';
 import { encodePageToken } from '../consent/domain/page-token.js';
 import { readPageToken } from '../common/page-token-param.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
-import { CallbackEmitter } from './callback-emitter.js';
 import { CALLBACK_JOB, CallbackJobPayload, sortTriggers } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
 import { CallbackRepository, DeliveryRow, SubscriptionRow } from './callback.repository.js';
@@ -32,12 +33,12 @@ export class CallbacksService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly repo: CallbackRepository,
     private readonly outbox: JobQueueRepository,
-    private readonly emitter: CallbackEmitter,
+    private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
   ) {}
 
   async create(app: AppRef, dto: CreateCallbackRequestDto): Promise<CallbackDto> {
-    const row = await this.dataSource.transaction(async (tx) => {
+    const row = await this.cache.write(appScope(app), async (tx) => {
       await this.repo.lockApp(tx, app);
       if ((await this.repo.countForApp(tx, app)) >= MAX_CALLBACKS_PER_APP) {
         throw ApiError.invalidRequest(
@@ -54,7 +55,6 @@ export class CallbacksService {
         triggers: sortTriggers(dto.triggers),
       });
     });
-    this.emitter.invalidate(app);
     this.logger.log(
       `callback subscription created app=${app.appId} id=${row.id} triggers=${row.triggers.join(',')}`,
     );
@@ -73,7 +73,7 @@ export class CallbacksService {
     if (dto.target_url === undefined && dto.secret === undefined && dto.triggers === undefined) {
       throw ApiError.field('', 'give at least one of target_url, secret, triggers');
     }
-    const row = await this.dataSource.transaction(async (tx) => {
+    const row = await this.cache.write(appScope(app), async (tx) => {
       await this.repo.lockApp(tx, app);
       return this.repo.update(tx, app, id, {
         target_url: dto.target_url,
@@ -82,7 +82,6 @@ export class CallbacksService {
       });
     });
     if (!row) throw notFound(id);
-    this.emitter.invalidate(app);
     this.logger.log(
       `callback subscription updated app=${app.appId} id=${id} fields=${Object.keys(dto).join(',')}`,
     );
@@ -91,7 +90,7 @@ export class CallbacksService {
 
   /** Deletes the subscription and its delivery log; its queued callbacks are not sent. */
   async delete(app: AppRef, id: string): Promise<CallbackDto> {
-    const row = await this.dataSource.transaction(async (tx) => {
+    const row = await this.cache.write(appScope(app), async (tx) => {
       await this.repo.lockApp(tx, app);
       const deleted = await this.repo.delete(tx, app, id);
       if (deleted) {
@@ -109,7 +108,6 @@ export class CallbacksService {
       return deleted;
     });
     if (!row) throw notFound(id);
-    this.emitter.invalidate(app);
     this.logger.log(`callback subscription deleted app=${app.appId} id=${id}`);
     return toDto(row);
   }

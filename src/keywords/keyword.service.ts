@@ -1,15 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
 import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
-import { TtlCache } from '../common/ttl-cache.js';
-import { AppConfig } from '../config/app-config.js';
+import { AppConfigCache } from '../config-cache/app-config-cache.js';
+import { appScope } from '../config-cache/config-store.js';
 import type { ListType } from '../consent/domain/consent-types.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
+import { AppRef, CachedSettings, SettingsService } from '../settings/settings.service.js';
 import { CustomKeywordEntity } from './custom-keyword.entity.js';
 import { buildRuleSet, validateCustomKeyword } from './domain/custom-keywords.js';
-import { DEFAULT_KEYWORDS, type ReplyOverrides, replyFor } from './domain/default-keywords.js';
+import { DEFAULT_KEYWORDS, replyFor } from './domain/default-keywords.js';
 import { KeywordMatcher } from './domain/keyword-matcher.js';
 import {
   KeywordAction,
@@ -31,11 +31,7 @@ export interface KeywordEvaluation {
 }
 
 /** The keyword part of an app's consent settings (defaults for an app with none stored). */
-export interface KeywordSettings {
-  profile: MatchingProfile;
-  auto_reply: boolean;
-  replies: ReplyOverrides;
-}
+export type KeywordSettings = Pick<CachedSettings, 'profile' | 'auto_reply' | 'replies'>;
 
 /** A stored custom keyword or a default one (id null). */
 export interface StoredKeyword {
@@ -55,85 +51,36 @@ export interface NewKeyword {
   language: string;
 }
 
-const DEFAULT_SETTINGS: KeywordSettings = Object.freeze({
-  profile: MatchingProfile.SINCH_EXACT,
-  auto_reply: true,
-  replies: Object.freeze({}),
-});
-
 /** First key of the two-key advisory lock that serialises keyword changes of one app. */
 const KEYWORD_LOCK_CLASS = 0x4b57; // "KW"
 
+/** The name of an app's keyword matcher in the configuration cache. */
+const MATCHER = 'matcher';
+
 /**
- * Custom keywords per app, and the keyword decision for inbound texts.
- *
- * Caches (per instance, SETTINGS_CACHE_TTL_MS): the app's matcher (defaults + custom keywords),
- * dropped on this instance whenever the app's keywords change here, and the keyword settings
- * (profile, auto_reply, replies). Other instances see a change within the TTL.
+ * Custom keywords per app, and the keyword decision for inbound texts. The app's matcher
+ * (defaults + custom keywords) is cached in the AppConfigCache, dropped on every instance when
+ * the app's keywords change; the keyword settings come from SettingsService (cached there).
  */
 @Injectable()
 export class KeywordService {
   private readonly logger = new Logger('KeywordService');
-  private readonly matchers: TtlCache<KeywordMatcher>;
-  private readonly settingsCache: TtlCache<KeywordSettings>;
-  /** Lookups in flight, shared by concurrent callers. */
-  private readonly pendingMatchers = new Map<string, Promise<KeywordMatcher>>();
-  private readonly pendingSettings = new Map<string, Promise<KeywordSettings>>();
-  /**
-   * Bumped on every keyword change: a matcher loaded before a change must not be cached after it
-   * (its load may have read the old rows).
-   */
-  private generation = 0;
 
   constructor(
     @InjectRepository(CustomKeywordEntity)
     private readonly repo: Repository<CustomKeywordEntity>,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly settings: SettingsService,
-    config: AppConfig,
-  ) {
-    this.matchers = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
-    this.settingsCache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
-    settings.onChange((app) => this.invalidate(app));
-  }
+    private readonly cache: AppConfigCache,
+  ) {}
 
   /** The app's matcher: the defaults plus its custom keywords. Cached. */
   matcherFor(app: AppRef): Promise<KeywordMatcher> {
-    const key = cacheKey(app);
-    const cached = this.matchers.get(key);
-    if (cached) return Promise.resolve(cached);
-    let lookup = this.pendingMatchers.get(key);
-    if (!lookup) {
-      const generation = this.generation;
-      lookup = this.loadMatcher(app)
-        .then((matcher) => {
-          if (generation === this.generation) this.matchers.set(key, matcher);
-          return matcher;
-        })
-        .finally(() => {
-          if (this.pendingMatchers.get(key) === lookup) this.pendingMatchers.delete(key);
-        });
-      this.pendingMatchers.set(key, lookup);
-    }
-    return lookup;
+    return this.cache.get(appScope(app), MATCHER, () => this.loadMatcher(app));
   }
 
   /** The keyword settings of the app (profile, auto_reply, reply overrides). Cached. */
   settingsFor(app: AppRef): Promise<KeywordSettings> {
-    const key = cacheKey(app);
-    const cached = this.settingsCache.get(key);
-    if (cached) return Promise.resolve(cached);
-    let lookup = this.pendingSettings.get(key);
-    if (!lookup) {
-      lookup = this.loadSettings(app)
-        .then((s) => {
-          this.settingsCache.set(key, s);
-          return s;
-        })
-        .finally(() => this.pendingSettings.delete(key));
-      this.pendingSettings.set(key, lookup);
-    }
-    return lookup;
+    return this.settings.settingsOf(app);
   }
 
   /**
@@ -154,7 +101,7 @@ export class KeywordService {
     app: AppRef,
     text: string,
   ): Promise<{ evaluation: KeywordEvaluation | null; settings: KeywordSettings }> {
-    const [matcher, settings] = await Promise.all([this.loadMatcher(app), this.loadSettings(app)]);
+    const [matcher, settings] = await Promise.all([this.loadMatcher(app), this.settings.load(app)]);
     return { evaluation: evaluateWith(matcher, settings, text), settings };
   }
 
@@ -176,7 +123,7 @@ export class KeywordService {
    * cannot both pass the check.
    */
   async create(app: AppRef, input: NewKeyword): Promise<StoredKeyword> {
-    const row = await this.dataSource.transaction(async (tx) => {
+    const row = await this.cache.write(appScope(app), async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [
         KEYWORD_LOCK_CLASS,
         lockKey(app),
@@ -206,53 +153,35 @@ export class KeywordService {
       await repo.insert(entity);
       return entity;
     });
-    this.invalidate(app);
     this.logger.log(`custom keyword created app=${app.appId} id=${row.id} action=${row.action}`);
     return toStored(row);
   }
 
   /** Deletes one of the app's custom keywords; 404 when the app has no keyword with this id. */
   async delete(app: AppRef, id: string): Promise<StoredKeyword> {
-    const result = await this.repo
-      .createQueryBuilder()
-      .delete()
-      .from(CustomKeywordEntity)
-      .where('id = :id AND project_id = :projectId AND app_id = :appId', {
-        id,
-        projectId: app.projectId,
-        appId: app.appId,
-      })
-      .returning(['id', 'phrase', 'action', 'list_type', 'language'])
-      .execute();
+    const result = await this.cache.write(appScope(app), (tx) =>
+      tx
+        .createQueryBuilder()
+        .delete()
+        .from(CustomKeywordEntity)
+        .where('id = :id AND project_id = :projectId AND app_id = :appId', {
+          id,
+          projectId: app.projectId,
+          appId: app.appId,
+        })
+        .returning(['id', 'phrase', 'action', 'list_type', 'language'])
+        .execute(),
+    );
     const rows = (Array.isArray(result.raw) ? result.raw : []) as CustomKeywordEntity[];
     const row = rows[0];
     if (!row) throw ApiError.notFound(`This app has no custom keyword ${id}.`);
-    this.invalidate(app);
     this.logger.log(`custom keyword deleted app=${app.appId} id=${row.id}`);
     return toStored(row);
-  }
-
-  /** Drops this instance's cached matcher of the app. */
-  invalidate(app: AppRef): void {
-    const key = cacheKey(app);
-    this.generation++;
-    this.matchers.delete(key);
-    this.pendingMatchers.delete(key);
   }
 
   private async loadMatcher(app: AppRef): Promise<KeywordMatcher> {
     const rows = await this.findCustom(app);
     return new KeywordMatcher(buildRuleSet(rows.map(toRule)));
-  }
-
-  private async loadSettings(app: AppRef): Promise<KeywordSettings> {
-    const row = await this.settings.find(app);
-    if (!row) return DEFAULT_SETTINGS;
-    return {
-      profile: row.matching_profile ?? MatchingProfile.SINCH_EXACT,
-      auto_reply: row.auto_reply ?? true,
-      replies: row.replies ?? {},
-    };
   }
 
   private findCustom(app: AppRef): Promise<CustomKeywordEntity[]> {
@@ -276,10 +205,6 @@ function evaluateWith(
     auto_reply: settings.auto_reply,
     profile: settings.profile,
   };
-}
-
-function cacheKey(app: AppRef): string {
-  return `${app.projectId}\0${app.appId}`;
 }
 
 /** project_id and app_id cannot contain "/" (RESOURCE_ID_PATTERN), so this is unambiguous. */

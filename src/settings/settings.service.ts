@@ -2,9 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { TtlCache } from '../common/ttl-cache.js';
+import { AppConfigCache } from '../config-cache/app-config-cache.js';
+import { appScope } from '../config-cache/config-store.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
 import { ApiError } from '../common/api-error.js';
+import type { ReplyOverrides } from '../keywords/domain/default-keywords.js';
 import { MatchingProfile } from '../keywords/domain/keyword-types.js';
 import { AppSettingsEntity } from './app-settings.entity.js';
 import {
@@ -17,52 +19,53 @@ export interface AppRef {
   appId: string;
 }
 
-/** Per-app consent settings, with documented defaults for apps that have none. */
+/** What the hot paths read of an app's settings (defaults for an app with none stored). */
+export interface CachedSettings {
+  mode: ConsentMode;
+  profile: MatchingProfile;
+  auto_reply: boolean;
+  replies: ReplyOverrides;
+}
+
+/** The name of an app's settings in the configuration cache. */
+const SETTINGS = 'settings';
+
+/**
+ * Per-app consent settings, with documented defaults for apps that have none. What the check
+ * and the keyword evaluation read is cached in the AppConfigCache, dropped when settings change.
+ */
 @Injectable()
 export class SettingsService {
-  private readonly modeCache: TtlCache<ConsentMode>;
-  private readonly changeListeners: ((app: AppRef) => void)[] = [];
-  /** Lookups in flight, shared by concurrent requests when the cached mode has expired. */
-  private readonly pending = new Map<string, Promise<ConsentMode>>();
-
   constructor(
     @InjectRepository(AppSettingsEntity) private readonly repo: Repository<AppSettingsEntity>,
+    private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
-  ) {
-    this.modeCache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
-  }
-
-  /** Called after an app's settings change on this instance (caches elsewhere expire by TTL). */
-  onChange(listener: (app: AppRef) => void): void {
-    this.changeListeners.push(listener);
-  }
+  ) {}
 
   /** The app's mode when this instance has it cached, without waiting; else undefined. */
   cachedModeOf(app: AppRef): ConsentMode | undefined {
-    return this.modeCache.get(`${app.projectId}\0${app.appId}`);
+    return this.cache.peek<CachedSettings>(appScope(app), SETTINGS)?.mode;
   }
 
-  /** The app's mode; cached per instance for SETTINGS_CACHE_TTL_MS. */
+  /** The app's mode (cached). */
   async modeOf(app: AppRef): Promise<ConsentMode> {
-    const key = `${app.projectId}\0${app.appId}`;
-    const cached = this.modeCache.get(key);
-    if (cached) return cached;
-    let lookup = this.pending.get(key);
-    if (!lookup) {
-      lookup = this.repo
-        .findOne({
-          where: { project_id: app.projectId, app_id: app.appId },
-          select: { mode: true },
-        })
-        .then((row) => {
-          const mode = row?.mode ?? (this.config.DEFAULT_MODE as ConsentMode);
-          this.modeCache.set(key, mode);
-          return mode;
-        })
-        .finally(() => this.pending.delete(key));
-      this.pending.set(key, lookup);
-    }
-    return lookup;
+    return (await this.settingsOf(app)).mode;
+  }
+
+  /** The app's mode, matching profile and replies (cached). */
+  settingsOf(app: AppRef): Promise<CachedSettings> {
+    return this.cache.get(appScope(app), SETTINGS, () => this.load(app));
+  }
+
+  /** As settingsOf, from the database (for the dry run: a change shows at once everywhere). */
+  async load(app: AppRef): Promise<CachedSettings> {
+    const row = await this.find(app);
+    return Object.freeze({
+      mode: row?.mode ?? (this.config.DEFAULT_MODE as ConsentMode),
+      profile: row?.matching_profile ?? MatchingProfile.SINCH_EXACT,
+      auto_reply: row?.auto_reply ?? true,
+      replies: row?.replies ?? {},
+    });
   }
 
   async get(app: AppRef): Promise<ConsentSettingsResponseDto> {
@@ -72,7 +75,7 @@ export class SettingsService {
 
   async put(app: AppRef, dto: PutConsentSettingsRequestDto): Promise<ConsentSettingsResponseDto> {
     if (dto.replies !== undefined) validateReplies(dto.replies);
-    await this.repo.manager.transaction(async (tx) => {
+    await this.cache.write(appScope(app), async (tx) => {
       const repo = tx.getRepository(AppSettingsEntity);
       const current = await repo.findOne({
         where: { project_id: app.projectId, app_id: app.appId },
@@ -91,8 +94,6 @@ export class SettingsService {
       };
       await repo.upsert(next, { conflictPaths: ['project_id', 'app_id'] });
     });
-    this.modeCache.delete(`${app.projectId}\0${app.appId}`);
-    for (const listener of this.changeListeners) listener(app);
     return this.get(app);
   }
 
