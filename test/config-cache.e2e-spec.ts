@@ -271,4 +271,37 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
       (s) => s === 401,
     );
   });
+
+  it('a lost listener comes back, and B then sees a change made while it was gone', async () => {
+    const cacheB = b.app.get(AppConfigCache);
+    if (pglite) {
+      // No listener on PGlite (nothing to lose): B keeps following by the TTL.
+      expect(cacheB.listening).toBe(false);
+      return;
+    }
+    const { base } = newApp();
+    await apiA.put(`${base}/consent-settings`, { mode: 'PRIMARY' });
+    await ds.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = 'consent-gate-listener' AND datname = current_database()`,
+    );
+    await until(
+      'B to notice',
+      () => cacheB.listening,
+      (l) => !l,
+    );
+    // Cached on B with the 5 min TTL while its listener is down; changed on A meanwhile.
+    expect(await modeSeenBy(apiB, base)).toBe('PRIMARY');
+    await apiA.put(`${base}/consent-settings`, { mode: 'SECONDARY' });
+    await until(
+      'B to listen again',
+      () => cacheB.listening,
+      (l) => l,
+    );
+    await seenByB(
+      'SECONDARY on B',
+      () => modeSeenBy(apiB, base),
+      (m) => m === 'SECONDARY',
+    );
+  });
 });

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import {
   BeforeApplicationShutdown,
   Injectable,
@@ -5,8 +7,6 @@ import {
   OnApplicationBootstrap,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import pg from 'pg';
-import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigStore } from './config-store.js';
@@ -16,11 +16,14 @@ export const CONFIG_CHANNEL = 'consent_gate_config';
 
 /** Each instance's own probe notification starts with this; other instances ignore them. */
 const PROBE_PREFIX = 'probe:';
-/** Longest wait at boot for the listener to confirm that notifications arrive. */
-const BOOT_WAIT_MS = 5000;
-const HEARTBEAT_MS = 10_000;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
+/**
+ * Longest wait at boot for the listener to confirm that notifications arrive; heartbeat period;
+ * first and longest wait before reconnecting (doubling in between).
+ */
+const BOOT_WAIT_MS = 5000,
+  HEARTBEAT_MS = 10_000,
+  RETRY_MIN_MS = 500,
+  RETRY_MAX_MS = 30_000;
 
 /**
  * The one cache of app configuration: per app its settings, keyword matcher and callback
