@@ -47,7 +47,10 @@ export class ApiKeysController {
   }
 
   @Delete(':key_id')
-  @ApiOperation({ summary: 'Revoke an API key (its tokens stop working within AUTH_CACHE_TTL_MS)' })
+  @ApiOperation({
+    summary:
+      'Revoke an API key (its secret and tokens stop working at once on every instance that listens for configuration changes, else within AUTH_CACHE_TTL_MS)',
+  })
   @ApiOkResponse({ type: ApiKeyResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
   revokeApiKey(@Param() params: KeyIdParams): Promise<ApiKeyResponseDto> {
