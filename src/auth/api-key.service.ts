@@ -5,8 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
-import { AppConfigCache } from '../config-cache/app-config-cache.js';
-import { API_KEYS_SCOPE } from '../config-cache/config-store.js';
+import { API_KEYS_SCOPE, AppConfigCache } from '../config-cache/app-config-cache.js';
 import { ApiKeyEntity, Scope } from './api-key.entity.js';
 import {
   ApiKeyResponseDto,

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/api-error.js';
-import { AppConfigCache } from '../config-cache/app-config-cache.js';
-import { API_KEYS_SCOPE } from '../config-cache/config-store.js';
+import { API_KEYS_SCOPE, AppConfigCache } from '../config-cache/app-config-cache.js';
 import { Scope } from './api-key.entity.js';
 import { ApiKeyService } from './api-key.service.js';
 import { hasScope, Principal } from './principal.js';

@@ -2,8 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
-import { AppConfigCache } from '../config-cache/app-config-cache.js';
-import { appScope } from '../config-cache/config-store.js';
+import { appScope, AppConfigCache } from '../config-cache/app-config-cache.js';
 import { callbackOrderingKey } from '../jobs/ordering-key.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
@@ -11,6 +10,9 @@ import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
 import { CallbackRepository, SubscriptionTriggers } from './callback.repository.js';
+
+/** The name of an app's callback subscriptions in the configuration cache. */
+const SUBSCRIPTIONS = 'callback-subscriptions';
 
 /**
  * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, a blocked
@@ -23,13 +25,11 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * is also `sequence` order); other subscriptions and other identities are not held back.
  *
  * An app's subscriptions (ids and triggers only) are cached in the AppConfigCache, dropped on
- * every instance when they change (CallbacksService writes through it). An app without
+ * every instance when they change (CallbacksService writes through it); a miss is read in the
+ * transaction of the event that found it (concurrent events share that read). An app without
  * subscriptions costs no statement while cached; an event costs one nextval and one insert per
  * matching subscription.
  */
-/** The name of an app's callback subscriptions in the configuration cache. */
-const SUBSCRIPTIONS = 'callback-subscriptions';
-
 @Injectable()
 export class CallbackEmitter {
   constructor(

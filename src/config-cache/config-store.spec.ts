@@ -25,7 +25,9 @@ function clockAt(ms: number) {
 }
 
 describe('ConfigStore', () => {
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   it('keeps a loaded value and shares one load between concurrent callers', async () => {
     const store = new ConfigStore({ appTtlMs: 1000, authTtlMs: 1000 });
