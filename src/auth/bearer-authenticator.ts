@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/api-error.js';
-import { API_KEYS_SCOPE, AppConfigCache } from '../config-cache/app-config-cache.js';
+import { AppConfigCache, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { Scope } from './api-key.entity.js';
 import { ApiKeyService } from './api-key.service.js';
 import { hasScope, Principal } from './principal.js';
@@ -13,17 +13,22 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * 401/403 ApiError. The token is an API key secret (or ADMIN_API_KEY), or an access token from
  * POST /oauth2/token. Used by the global AuthGuard and by the send-check fast path.
  *
- * What a token resolved to (a principal, or null) is cached in the AppConfigCache's API keys
- * scope, never past a JWT's exp: that spares the hashing, the signature check and the key lookup
+ * What a token resolved to (a principal, or null) is cached in an API keys namespace of the
+ * AppConfigCache, never past a JWT's exp: that spares the hashing, the signature check and the key lookup
  * on every request. A revocation drops the scope on every instance.
  */
 @Injectable()
 export class BearerAuthenticator {
+  /** What each token resolved to, keyed by the token. */
+  private readonly resolved: ConfigNamespace<Principal | null>;
+
   constructor(
     private readonly keys: ApiKeyService,
     private readonly tokens: TokenService,
-    private readonly cache: AppConfigCache,
-  ) {}
+    cache: AppConfigCache,
+  ) {
+    this.resolved = cache.namespace('tokens', 'auth');
+  }
 
   /**
    * True when `header` carries a cached token that has the scope: the hot path's way to skip a
@@ -31,7 +36,7 @@ export class BearerAuthenticator {
    */
   isCachedWithScope(header: string | undefined, required: Scope): boolean {
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
-    const principal = this.cache.peek<Principal | null>(API_KEYS_SCOPE, header.slice(7));
+    const principal = this.resolved.peek(header.slice(7));
     return principal != null && hasScope(principal, required);
   }
 
@@ -49,8 +54,7 @@ export class BearerAuthenticator {
 
   private resolve(token: string): Promise<Principal | null> {
     let until = Infinity;
-    return this.cache.get(
-      API_KEYS_SCOPE,
+    return this.resolved.get(
       token,
       async () => {
         if (!JWT_SHAPE.test(token)) return this.keys.verifySecret(token);

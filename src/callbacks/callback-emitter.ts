@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
-import { appScope, AppConfigCache } from '../config-cache/app-config-cache.js';
+import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { callbackOrderingKey } from '../jobs/ordering-key.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../settings/settings.service.js';
@@ -10,9 +10,6 @@ import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
 import { CallbackRepository, SubscriptionTriggers } from './callback.repository.js';
-
-/** The name of an app's callback subscriptions in the configuration cache. */
-const SUBSCRIPTIONS = 'callback-subscriptions';
 
 /**
  * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, a blocked
@@ -32,12 +29,16 @@ const SUBSCRIPTIONS = 'callback-subscriptions';
  */
 @Injectable()
 export class CallbackEmitter {
+  private readonly subscriptions: ConfigNamespace<SubscriptionTriggers[]>;
+
   constructor(
     private readonly repo: CallbackRepository,
     private readonly outbox: JobQueueRepository,
-    private readonly cache: AppConfigCache,
+    cache: AppConfigCache,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.subscriptions = cache.namespace('callback-subscriptions', 'app');
+  }
 
   async emit(tx: EntityManager, app: AppRef, event: CallbackEvent): Promise<void> {
     const trigger = event.trigger as CallbackTrigger;
@@ -72,6 +73,6 @@ export class CallbackEmitter {
 
   /** The app's subscriptions, read (on a miss) in the caller's transaction. */
   private subscriptionsOf(tx: EntityManager, app: AppRef): Promise<SubscriptionTriggers[]> {
-    return this.cache.get(appScope(app), SUBSCRIPTIONS, () => this.repo.triggersOf(tx, app));
+    return this.subscriptions.get(appScope(app), () => this.repo.triggersOf(tx, app));
   }
 }

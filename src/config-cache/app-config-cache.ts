@@ -11,7 +11,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigStore } from './config-store.js';
 
-export { API_KEYS_SCOPE, appScope } from './config-store.js';
+export { API_KEYS_SCOPE, appScope, ConfigNamespace } from './config-store.js';
 
 /** The channel on which every instance announces, and hears of, configuration changes. */
 export const CONFIG_CHANNEL = 'consent_gate_config';

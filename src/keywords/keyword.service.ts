@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
-import { appScope, AppConfigCache } from '../config-cache/app-config-cache.js';
+import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import type { ListType } from '../consent/domain/consent-types.js';
 import { AppRef, CachedSettings, SettingsService } from '../settings/settings.service.js';
 import { CustomKeywordEntity } from './custom-keyword.entity.js';
@@ -53,9 +53,6 @@ export interface NewKeyword {
 /** First key of the two-key advisory lock that serialises keyword changes of one app. */
 const KEYWORD_LOCK_CLASS = 0x4b57; // "KW"
 
-/** The name of an app's keyword matcher in the configuration cache. */
-const MATCHER = 'matcher';
-
 /**
  * Custom keywords per app, and the keyword decision for inbound texts. The app's matcher
  * (defaults + custom keywords) is cached in the AppConfigCache, dropped on every instance when
@@ -64,17 +61,20 @@ const MATCHER = 'matcher';
 @Injectable()
 export class KeywordService {
   private readonly logger = new Logger('KeywordService');
+  private readonly matchers: ConfigNamespace<KeywordMatcher>;
 
   constructor(
     @InjectRepository(CustomKeywordEntity)
     private readonly repo: Repository<CustomKeywordEntity>,
     private readonly settings: SettingsService,
     private readonly cache: AppConfigCache,
-  ) {}
+  ) {
+    this.matchers = cache.namespace('matcher', 'app');
+  }
 
   /** The app's matcher: the defaults plus its custom keywords. Cached. */
   matcherFor(app: AppRef): Promise<KeywordMatcher> {
-    return this.cache.get(appScope(app), MATCHER, () => this.loadMatcher(app));
+    return this.matchers.get(appScope(app), () => this.loadMatcher(app));
   }
 
   /** The keyword settings of the app (profile, auto_reply, reply overrides). Cached. */

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { appScope, AppConfigCache } from '../config-cache/app-config-cache.js';
+import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
 import { ApiError } from '../common/api-error.js';
 import type { ReplyOverrides } from '../keywords/domain/default-keywords.js';
@@ -26,24 +26,25 @@ export interface CachedSettings {
   replies: ReplyOverrides;
 }
 
-/** The name of an app's settings in the configuration cache. */
-const SETTINGS = 'settings';
-
 /**
  * Per-app consent settings, with documented defaults for apps that have none. What the check
  * and the keyword evaluation read is cached in the AppConfigCache, dropped when settings change.
  */
 @Injectable()
 export class SettingsService {
+  private readonly cached: ConfigNamespace<CachedSettings>;
+
   constructor(
     @InjectRepository(AppSettingsEntity) private readonly repo: Repository<AppSettingsEntity>,
     private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.cached = cache.namespace('settings', 'app');
+  }
 
   /** The app's mode when this instance has it cached, without waiting; else undefined. */
   cachedModeOf(app: AppRef): ConsentMode | undefined {
-    return this.cache.peek<CachedSettings>(appScope(app), SETTINGS)?.mode;
+    return this.cached.peek(appScope(app))?.mode;
   }
 
   /** The app's mode (cached). */
@@ -53,7 +54,7 @@ export class SettingsService {
 
   /** The app's mode, matching profile and replies (cached). */
   settingsOf(app: AppRef): Promise<CachedSettings> {
-    return this.cache.get(appScope(app), SETTINGS, () => this.load(app));
+    return this.cached.get(appScope(app), () => this.load(app));
   }
 
   /** As settingsOf, from the database (for the dry run: a change shows at once everywhere). */
