@@ -7,10 +7,11 @@
 //    B seeing a change;
 // 3. BENCH_LAG_CHANGES times (default 50): B reads the app's mode (now cached on B), A writes the
 //    other mode (PUT consent-settings, through SettingsService), and B reads its mode in a loop
-//    until it is the new one. Two figures per change: "seen", from the start of A's write to B's
-//    first read of the new mode (so it includes A's transaction and B's reload), and "notified",
-//    from A's commit (A drops the scope right after it) to B dropping the scope on the
-//    notification (both clocks are this process's);
+//    until it is the new one. Per change: "notified", from A's commit (A drops the scope right
+//    after it) to B dropping the scope on the notification; "visible", from A's commit to B's
+//    first read of the new mode (B's reload included); "seen", from the start of A's write to
+//    that read (A's whole transaction included); and A's write time. 0 means B was first (both
+//    clocks are this process's);
 // 4. prints median, p99 and max (and the load average: the figures are only as quiet as the
 //    machine); always stops both apps and drops the database.
 import { randomBytes } from 'node:crypto';
@@ -73,6 +74,7 @@ try {
   const lags = [];
   const writes = [];
   const notified = [];
+  const visible = [];
   for (let i = 0; i < changes; i++) {
     dropped.A.length = 0;
     dropped.B.length = 0;
@@ -95,8 +97,9 @@ try {
     await new Promise((r) => setTimeout(r, 20));
     if (dropped.A.length === 0 || dropped.B.length === 0) throw new Error(`change ${i}: no drop`);
     notified.push(Math.max(0, dropped.B[0] - dropped.A[0]));
+    visible.push(Math.max(0, seen - dropped.A[0]));
   }
-  for (const arr of [lags, writes, notified]) arr.sort((x, y) => x - y);
+  for (const arr of [lags, writes, notified, visible]) arr.sort((x, y) => x - y);
   const row = (label, arr) =>
     `  ${label} median ${ms(percentile(arr, 50))}  p99 ${ms(percentile(arr, 99))}  max ${ms(arr.at(-1))}`;
   console.log(
@@ -106,6 +109,7 @@ try {
       .join(' ')}:`,
   );
   console.log(row('notified (A commits -> B drops)     ', notified));
+  console.log(row('visible  (A commits -> B reads)     ', visible));
   console.log(row('seen     (A starts write -> B reads)', lags));
   console.log(row("A's write (PUT consent-settings)    ", writes));
   if (lags.at(-1) > BOUND_MS) {
