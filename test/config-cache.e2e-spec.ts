@@ -22,6 +22,15 @@ import {
 const SECRET = 'config-cache-webhook-secret';
 const LONG_TTL = '300000';
 
+/** Every project these tests make: their jobs are abandoned at the end (other files' workers). */
+const projects: string[] = [];
+
+function fresh() {
+  const app = newApp();
+  projects.push(app.projectId);
+  return app;
+}
+
 async function onPglite(): Promise<boolean> {
   const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
   await client.connect();
@@ -70,7 +79,6 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
   let t: TestApp;
   let api: Api;
   let ds: DataSource;
-  const projects: string[] = [];
 
   beforeAll(async () => {
     t = await startTestApp({ SETTINGS_CACHE_TTL_MS: LONG_TTL, AUTH_CACHE_TTL_MS: LONG_TTL });
@@ -78,13 +86,13 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
     ds = t.app.get(DataSource);
   });
   afterAll(async () => {
-    if (ds) await abandonPendingJobs(ds, projects, 'CALLBACK');
+    if (ds) await abandonPendingJobs(ds, projects);
     await t?.close();
   });
 
   it('a STOP right after matching_profile US_FCC is an opt-out (issue 7, defect 2)', async () => {
-    const { projectId, appId, base } = newApp();
-    await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] });
+    const { projectId, appId, base } = fresh();
+    await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET], auto_reply: false });
     expect(await webhook(t, projectId, appId, 'Stop.')).toBe('NO_KEYWORD');
     expect((await api.put(`${base}/consent-settings`, { matching_profile: 'US_FCC' })).status).toBe(
       200,
@@ -93,8 +101,8 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
   });
 
   it('a custom keyword matches at once when added and stops at once when deleted', async () => {
-    const { projectId, appId, base } = newApp();
-    await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] });
+    const { projectId, appId, base } = fresh();
+    await api.put(`${base}/consent-settings`, { webhook_secrets: [SECRET], auto_reply: false });
     expect(await webhook(t, projectId, appId, 'BASTA')).toBe('NO_KEYWORD');
     const created = await api.post(`${base}/keywords`, {
       phrase: 'BASTA',
@@ -109,7 +117,7 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
   });
 
   it('a mode change is the mode of the next check', async () => {
-    const { base } = newApp();
+    const { base } = fresh();
     await api.put(`${base}/consent-settings`, { mode: 'PRIMARY' });
     expect(await modeSeenBy(api, base)).toBe('PRIMARY');
     await api.put(`${base}/consent-settings`, { mode: 'SECONDARY' });
@@ -117,8 +125,7 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
   });
 
   it('a new callback subscription gets the next event', async () => {
-    const { projectId, base } = newApp();
-    projects.push(projectId);
+    const { projectId, base } = fresh();
     await optOut(api, base);
     const created = await api.post(`${base}/callbacks`, {
       target_url: 'http://127.0.0.1:9/never',
@@ -133,7 +140,7 @@ describe('app configuration cache on the instance that writes (TTL 5 min)', () =
   it('a revoked API key is refused at once', async () => {
     const minted = await api.post('/v1/api-keys', { name: 'config-cache-same', scopes: ['read'] });
     const reader = api.as(minted.body.key_secret);
-    const { base } = newApp();
+    const { base } = fresh();
     expect((await reader.get(`${base}/consent-settings`)).status).toBe(200);
     expect((await api.delete(`/v1/api-keys/${minted.body.key_id}`)).status).toBe(200);
     expect((await reader.get(`${base}/consent-settings`)).status).toBe(401);
@@ -149,7 +156,6 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
   let pglite: boolean;
   /** How long B may take: the 1 s bound on PostgreSQL; the (short) TTL and a margin on PGlite. */
   let bound: number;
-  const projects: string[] = [];
 
   beforeAll(async () => {
     pglite = await onPglite();
@@ -163,7 +169,7 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
     ds = a.app.get(DataSource);
   });
   afterAll(async () => {
-    if (ds) await abandonPendingJobs(ds, projects, 'CALLBACK');
+    if (ds) await abandonPendingJobs(ds, projects);
     await a?.close();
     await b?.close();
   });
@@ -177,8 +183,8 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
   });
 
   it('settings -> keywords: B matches "Stop." as US_FCC', async () => {
-    const { projectId, appId, base } = newApp();
-    await apiA.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] });
+    const { projectId, appId, base } = fresh();
+    await apiA.put(`${base}/consent-settings`, { webhook_secrets: [SECRET], auto_reply: false });
     expect(await webhook(b, projectId, appId, 'Stop.')).toBe('NO_KEYWORD');
     await apiA.put(`${base}/consent-settings`, { matching_profile: 'US_FCC' });
     await seenByB(
@@ -189,8 +195,8 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
   });
 
   it('custom keyword add and delete -> matching on B', async () => {
-    const { projectId, appId, base } = newApp();
-    await apiA.put(`${base}/consent-settings`, { webhook_secrets: [SECRET] });
+    const { projectId, appId, base } = fresh();
+    await apiA.put(`${base}/consent-settings`, { webhook_secrets: [SECRET], auto_reply: false });
     expect(await webhook(b, projectId, appId, 'BASTA')).toBe('NO_KEYWORD');
     const created = await apiA.post(`${base}/keywords`, {
       phrase: 'BASTA',
@@ -213,7 +219,7 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
   });
 
   it('mode change -> the check on B', async () => {
-    const { base } = newApp();
+    const { base } = fresh();
     await apiA.put(`${base}/consent-settings`, { mode: 'PRIMARY' });
     expect(await modeSeenBy(apiB, base)).toBe('PRIMARY');
     await apiA.put(`${base}/consent-settings`, { mode: 'SECONDARY' });
@@ -225,8 +231,7 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
   });
 
   it('callback subscription change -> emission on B', async () => {
-    const { projectId, base } = newApp();
-    projects.push(projectId);
+    const { projectId, base } = fresh();
     await optOut(apiB, base);
     const created = await apiA.post(`${base}/callbacks`, {
       target_url: 'http://127.0.0.1:9/never',
@@ -262,7 +267,7 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
       scopes: ['read'],
     });
     const reader = apiB.as(minted.body.key_secret);
-    const { base } = newApp();
+    const { base } = fresh();
     expect((await reader.get(`${base}/consent-settings`)).status).toBe(200);
     expect((await apiA.delete(`/v1/api-keys/${minted.body.key_id}`)).status).toBe(200);
     await seenByB(
@@ -279,7 +284,7 @@ describe('app configuration cache on another instance (LISTEN/NOTIFY)', () => {
       expect(cacheB.listening).toBe(false);
       return;
     }
-    const { base } = newApp();
+    const { base } = fresh();
     await apiA.put(`${base}/consent-settings`, { mode: 'PRIMARY' });
     await ds.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
