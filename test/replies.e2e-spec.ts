@@ -523,7 +523,7 @@ describe('reply jobs', () => {
     const a2 = await enqueue(app, replyPayload({ identity: `+${a.identity}`, action: 'HELP' }));
     const b1 = await enqueue(app, replyPayload());
     const keys: { id: string; ordering_key: string }[] = await ds.query(
-      `SELECT id::text AS id, ordering_key FROM outbox_jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      `SELECT id::text AS id, ordering_key FROM outbox_jobs WHERE id = ANY($1::bigint[]) ORDER BY outbox_jobs.id`,
       [[a1, a2, b1]],
     );
     expect(keys[0]!.ordering_key).toMatch(/^[0-9a-f]{64}$/);
