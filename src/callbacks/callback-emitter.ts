@@ -5,7 +5,7 @@ import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
 import { callbackOrderingKey } from '../outbox/ordering-key.js';
 import { OutboxRepository } from '../outbox/outbox.repository.js';
-import type { AppRef } from '../settings/settings.service.js';
+import { AppRef, appKey } from '../kernel/app-ref.js';
 import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
 import { CallbackTrigger } from './callback.entities.js';
@@ -74,11 +74,11 @@ export class CallbackEmitter {
   /** Drops this instance's cached subscriptions of the app (after a change through the API). */
   invalidate(app: AppRef): void {
     this.generation++;
-    this.cache.delete(cacheKey(app));
+    this.cache.delete(appKey(app));
   }
 
   private async subscriptionsOf(tx: EntityManager, app: AppRef): Promise<SubscriptionTriggers[]> {
-    const key = cacheKey(app);
+    const key = appKey(app);
     const cached = this.cache.get(key);
     if (cached) return cached;
     const generation = this.generation;
@@ -86,8 +86,4 @@ export class CallbackEmitter {
     if (generation === this.generation) this.cache.set(key, rows);
     return rows;
   }
-}
-
-function cacheKey(app: AppRef): string {
-  return `${app.projectId}\0${app.appId}`;
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { PG_POOL } from '../database/database.module.js';
-import type { AppRef } from '../settings/settings.service.js';
+import { AppRef, appPath } from '../kernel/app-ref.js';
 import { CallbackTrigger } from './callback.entities.js';
 
 /** A subscription as the API and the worker see it. */
@@ -80,7 +80,7 @@ export class CallbackRepository {
   async lockApp(tx: EntityManager, app: AppRef): Promise<void> {
     await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [
       CALLBACK_LOCK_CLASS,
-      `${app.projectId}/${app.appId}`,
+      appPath(app),
     ]);
   }
 

@@ -5,7 +5,8 @@ import { ApiError, FieldViolation } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { CallbackEmitter } from '../callbacks/callback-emitter.js';
 import { ConsentRepository, StateKey } from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
@@ -21,8 +22,7 @@ import {
   Operation,
 } from './domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
-import { encodePageToken } from './domain/page-token.js';
-import { readPageToken } from '../common/page-token-param.js';
+import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { isTooFarAhead } from './domain/event-time.js';
 import { planChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';

@@ -6,7 +6,8 @@ import { newUlid } from '../common/ids.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
 import type { ListType } from '../consent/domain/consent-types.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
+import { AppRef, appKey, appPath } from '../kernel/app-ref.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { CustomKeywordEntity } from './custom-keyword.entity.js';
 import { buildRuleSet, validateCustomKeyword } from './domain/custom-keywords.js';
 import { DEFAULT_KEYWORDS, type ReplyOverrides, replyFor } from './domain/default-keywords.js';
@@ -99,7 +100,7 @@ export class KeywordService {
 
   /** The app's matcher: the defaults plus its custom keywords. Cached. */
   matcherFor(app: AppRef): Promise<KeywordMatcher> {
-    const key = cacheKey(app);
+    const key = appKey(app);
     const cached = this.matchers.get(key);
     if (cached) return Promise.resolve(cached);
     let lookup = this.pendingMatchers.get(key);
@@ -120,7 +121,7 @@ export class KeywordService {
 
   /** The keyword settings of the app (profile, auto_reply, reply overrides). Cached. */
   settingsFor(app: AppRef): Promise<KeywordSettings> {
-    const key = cacheKey(app);
+    const key = appKey(app);
     const cached = this.settingsCache.get(key);
     if (cached) return Promise.resolve(cached);
     let lookup = this.pendingSettings.get(key);
@@ -179,7 +180,7 @@ export class KeywordService {
     const row = await this.dataSource.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [
         KEYWORD_LOCK_CLASS,
-        lockKey(app),
+        appPath(app),
       ]);
       const repo = tx.getRepository(CustomKeywordEntity);
       const existing = await repo.find({
@@ -234,7 +235,7 @@ export class KeywordService {
 
   /** Drops this instance's cached matcher of the app. */
   invalidate(app: AppRef): void {
-    const key = cacheKey(app);
+    const key = appKey(app);
     this.generation++;
     this.matchers.delete(key);
     this.pendingMatchers.delete(key);
@@ -276,15 +277,6 @@ function evaluateWith(
     auto_reply: settings.auto_reply,
     profile: settings.profile,
   };
-}
-
-function cacheKey(app: AppRef): string {
-  return `${app.projectId}\0${app.appId}`;
-}
-
-/** project_id and app_id cannot contain "/" (RESOURCE_ID_PATTERN), so this is unambiguous. */
-function lockKey(app: AppRef): string {
-  return `${app.projectId}/${app.appId}`;
 }
 
 function toRule(row: CustomKeywordEntity): KeywordRule {

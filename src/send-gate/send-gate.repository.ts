@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import type { ListType } from '../consent/domain/consent-types.js';
-import type { AppRef } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import type { RecipientIdentity } from './dto/send-message.dto.js';
 
 /** send_attempts.decision. */

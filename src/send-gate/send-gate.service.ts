@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config.js';
 import { CallbackEmitter } from '../callbacks/callback-emitter.js';
 import { ConsentService } from '../consent/consent.service.js';
 import { ConsentMode, Decision, ListType } from '../consent/domain/consent-types.js';
-import type { AppRef } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import { SinchClient } from '../sinch/sinch-client.js';
 import { SINCH_CLIENT } from '../sinch/sinch.module.js';
 import type { RecipientIdentity, SendMessageRequestDto } from './dto/send-message.dto.js';

@@ -6,16 +6,12 @@ import { TtlCache } from '../common/ttl-cache.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
 import { ApiError } from '../common/api-error.js';
 import { MatchingProfile } from '../keywords/domain/keyword-types.js';
+import { AppRef, appKey } from '../kernel/app-ref.js';
 import { AppSettingsEntity } from './app-settings.entity.js';
 import {
   ConsentSettingsResponseDto,
   PutConsentSettingsRequestDto,
 } from './dto/consent-settings.dto.js';
-
-export interface AppRef {
-  projectId: string;
-  appId: string;
-}
 
 /** Per-app consent settings, with documented defaults for apps that have none. */
 @Injectable()
@@ -39,12 +35,12 @@ export class SettingsService {
 
   /** The app's mode when this instance has it cached, without waiting; else undefined. */
   cachedModeOf(app: AppRef): ConsentMode | undefined {
-    return this.modeCache.get(`${app.projectId}\0${app.appId}`);
+    return this.modeCache.get(appKey(app));
   }
 
   /** The app's mode; cached per instance for SETTINGS_CACHE_TTL_MS. */
   async modeOf(app: AppRef): Promise<ConsentMode> {
-    const key = `${app.projectId}\0${app.appId}`;
+    const key = appKey(app);
     const cached = this.modeCache.get(key);
     if (cached) return cached;
     let lookup = this.pending.get(key);
@@ -91,7 +87,7 @@ export class SettingsService {
       };
       await repo.upsert(next, { conflictPaths: ['project_id', 'app_id'] });
     });
-    this.modeCache.delete(`${app.projectId}\0${app.appId}`);
+    this.modeCache.delete(appKey(app));
     for (const listener of this.changeListeners) listener(app);
     return this.get(app);
   }

@@ -18,7 +18,8 @@ import { KeywordService } from '../keywords/keyword.service.js';
 import { KeywordAction } from '../keywords/domain/keyword-types.js';
 import { Metrics } from '../metrics/metrics.js';
 import { OutboxRepository } from '../outbox/outbox.repository.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { recordContactIdentity } from '../send-gate/send-gate.repository.js';
 import {
   MalformedEventError,
@@ -26,7 +27,7 @@ import {
   REFUSAL_REASONS,
   SinchEvent,
 } from './domain/sinch-event.js';
-import { SignatureHeaders, verifySignature } from './domain/signature.js';
+import { SignatureHeaders, verifySignature } from '../kernel/sinch-signature.js';
 import { WebhookRepository } from './webhook.repository.js';
 
 export interface WebhookResult {

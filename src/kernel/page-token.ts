@@ -1,4 +1,5 @@
-import { unstorable } from '../../common/json-body.js';
+import { ApiError } from '../common/api-error.js';
+import { unstorable } from '../common/json-body.js';
 
 /**
  * Opaque keyset page tokens: base64url of a small versioned JSON document holding the last
@@ -25,4 +26,25 @@ export function decodePageToken(token: string): string {
   // The position goes into a query: PostgreSQL refuses NUL and lone surrogates.
   if (unstorable(doc.a) !== null) throw new InvalidPageTokenError('malformed page_token');
   return doc.a;
+}
+
+/** Row ids are PostgreSQL bigints. */
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+/**
+ * The position in a `page_token` query parameter, or undefined without one; a token that does not
+ * decode (or, with `numericId`, does not hold a row id) is a 400 naming page_token.
+ */
+export function readPageToken(token: string | undefined, numericId = false): string | undefined {
+  if (!token) return undefined;
+  try {
+    const position = decodePageToken(token);
+    if (numericId && !(/^\d{1,19}$/.test(position) && BigInt(position) <= MAX_BIGINT))
+      throw new InvalidPageTokenError('not an id');
+    return position;
+  } catch (e) {
+    if (e instanceof InvalidPageTokenError)
+      throw ApiError.field('page_token', 'is not a valid page token');
+    throw e;
+  }
 }
