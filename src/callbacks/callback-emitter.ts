@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { AppConfig } from '../config/app-config.js';
+import { ConsentEvents } from '../consent/consent-events.js';
 import { callbackOrderingKey } from '../outbox/ordering-key.js';
 import { OutboxRepository } from '../outbox/outbox.repository.js';
 import { AppRef, appKey } from '../kernel/app-ref.js';
@@ -12,8 +13,8 @@ import { CallbackTrigger } from './callback.entities.js';
 import { CallbackRepository, SubscriptionTriggers } from './callback.repository.js';
 
 /**
- * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, a blocked
- * send): for every subscription of the app whose triggers include the event's, it writes one
+ * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, to which it
+ * subscribes through ConsentEvents, or a blocked send, which calls it): for every subscription of the app whose triggers include the event's, it writes one
  * outbox job (kind CALLBACK) carrying the exact body to send. Nothing is sent unless the
  * transaction commits, and nothing is sent here: the CallbackWorker delivers.
  *
@@ -27,7 +28,7 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * cached; an event costs one nextval and one insert per matching subscription.
  */
 @Injectable()
-export class CallbackEmitter {
+export class CallbackEmitter implements OnModuleInit {
   private readonly cache: TtlCache<SubscriptionTriggers[]>;
   /** Bumped on every change: a lookup that started before a change must not be cached after it. */
   private generation = 0;
@@ -36,8 +37,14 @@ export class CallbackEmitter {
     private readonly repo: CallbackRepository,
     private readonly outbox: OutboxRepository,
     private readonly config: AppConfig,
+    private readonly consentEvents: ConsentEvents,
   ) {
     this.cache = new TtlCache(config.SETTINGS_CACHE_TTL_MS);
+  }
+
+  /** OPT_IN / OPT_OUT callbacks for every applied consent change, in its transaction. */
+  onModuleInit(): void {
+    this.consentEvents.subscribe((tx, app, change) => this.emit(tx, app, change));
   }
 
   async emit(tx: EntityManager, app: AppRef, event: CallbackEvent): Promise<void> {

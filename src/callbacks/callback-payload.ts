@@ -13,7 +13,8 @@
 import { retryAfterOf } from '../common/retry-after.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { signatureHeadersFor } from '../kernel/sinch-signature.js';
-import type { CallbackEvent, ConsentChangedEvent, SendGateEvent } from './callback-events.js';
+import type { ConsentChanged } from '../consent/consent-events.js';
+import type { CallbackEvent, SendGateEvent } from './callback-events.js';
 import { CallbackTrigger } from './callback.entities.js';
 
 /** outbox_jobs.kind of a callback delivery. */
@@ -92,7 +93,7 @@ export function buildCallbackBody(app: AppRef, event: CallbackEvent, meta: Event
   });
 }
 
-function isConsentEvent(event: CallbackEvent): event is ConsentChangedEvent {
+function isConsentEvent(event: CallbackEvent): event is ConsentChanged {
   return event.trigger === 'OPT_IN' || event.trigger === 'OPT_OUT';
 }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ConsentEventsModule } from '../consent/consent-events.js';
 import { OutboxModule } from '../outbox/outbox.module.js';
 import { CallbackEmitter } from './callback-emitter.js';
 import { CallbackRepository } from './callback.repository.js';
@@ -8,11 +9,12 @@ import { CallbacksService } from './callbacks.service.js';
 
 /**
  * Callbacks to the company's own systems: subscriptions (API), CallbackEmitter (queues a callback
- * inside the caller's transaction; used by ConsentModule and the send gate) and CallbackWorker
- * (delivers them, signed, with retries). Imports no feature module that could import it back.
+ * inside the caller's transaction; subscribed to consent's ConsentEvents, called by the send gate)
+ * and CallbackWorker (delivers them, signed, with retries). Imports no feature module that could
+ * import it back.
  */
 @Module({
-  imports: [OutboxModule],
+  imports: [OutboxModule, ConsentEventsModule],
   controllers: [CallbacksController],
   providers: [CallbackRepository, CallbackEmitter, CallbacksService, CallbackWorker],
   exports: [CallbackEmitter],

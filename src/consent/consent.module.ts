@@ -2,8 +2,8 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { AuthModule } from '../auth/auth.module.js';
 import { CheckFastPath } from './check-fast-path.js';
-import { CallbacksModule } from '../callbacks/callbacks.module.js';
 import { SettingsModule } from '../settings/settings.module.js';
+import { ConsentEventsModule } from './consent-events.js';
 import { ConsentRepository } from './consent.repository.js';
 import { ConsentService } from './consent.service.js';
 import { ConsentsController } from './consents.controller.js';
@@ -12,7 +12,7 @@ import { ModeStrategies } from './mode-strategies.js';
 import { SinchConsentsController } from './sinch-consents.controller.js';
 
 @Module({
-  imports: [AuditModule, SettingsModule, CallbacksModule, AuthModule],
+  imports: [AuditModule, SettingsModule, ConsentEventsModule, AuthModule],
   controllers: [ConsentsController, SinchConsentsController],
   providers: [
     ConsentRepository,
@@ -22,6 +22,6 @@ import { SinchConsentsController } from './sinch-consents.controller.js';
     ModeStrategies,
     CheckFastPath,
   ],
-  exports: [ConsentService],
+  exports: [ConsentService, ConsentEventsModule],
 })
 export class ConsentModule {}
