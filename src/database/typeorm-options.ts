@@ -17,7 +17,8 @@ import {
 import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
-import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
+import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
+import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
 
 export const ENTITIES = [
