@@ -9,8 +9,8 @@ import { OutboxRepository } from '../outbox/outbox.repository.js';
 import { AppRef, appKey } from '../kernel/app-ref.js';
 import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, SubscriptionTriggers } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, SubscriptionTriggers } from './callbacks.repository.js';
 
 /**
  * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, to which it
@@ -34,7 +34,7 @@ export class CallbackEmitter implements OnModuleInit {
   private generation = 0;
 
   constructor(
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
     private readonly outbox: OutboxRepository,
     private readonly config: AppConfig,
     private readonly consentEvents: ConsentEvents,

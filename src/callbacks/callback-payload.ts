@@ -15,7 +15,7 @@ import type { AppRef } from '../kernel/app-ref.js';
 import { signatureHeadersFor } from '../kernel/sinch-signature.js';
 import type { ConsentChanged } from '../consent/consent-events.js';
 import type { CallbackEvent, SendGateEvent } from './callback-events.js';
-import { CallbackTrigger } from './callback.entities.js';
+import { CallbackTrigger } from './callback-events.js';
 
 /** outbox_jobs.kind of a callback delivery. */
 export const CALLBACK_JOB = 'CALLBACK';

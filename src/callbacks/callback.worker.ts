@@ -17,8 +17,8 @@ import {
   sendCallback,
   signedHeaders,
 } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, DeliveryOutcome, SubscriptionRow } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, DeliveryOutcome, SubscriptionRow } from './callbacks.repository.js';
 
 /** Time a claim covers beyond the longest possible attempt, for the outcome writes. */
 const LEASE_MARGIN_MS = 30_000;
@@ -122,7 +122,7 @@ export class CallbackWorker implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly config: AppConfig,
     private readonly outbox: OutboxRepository,
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
   ) {
     this.loop = new PollingLoop({
       name: 'callback',

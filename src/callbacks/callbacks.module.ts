@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConsentEventsModule } from '../consent/consent-events.js';
 import { OutboxModule } from '../outbox/outbox.module.js';
 import { CallbackEmitter } from './callback-emitter.js';
-import { CallbackRepository } from './callback.repository.js';
+import { CallbacksRepository } from './callbacks.repository.js';
 import { CallbackWorker } from './callback.worker.js';
 import { CallbacksController } from './callbacks.controller.js';
 import { CallbacksService } from './callbacks.service.js';
@@ -16,7 +16,7 @@ import { CallbacksService } from './callbacks.service.js';
 @Module({
   imports: [OutboxModule, ConsentEventsModule],
   controllers: [CallbacksController],
-  providers: [CallbackRepository, CallbackEmitter, CallbacksService, CallbackWorker],
+  providers: [CallbacksRepository, CallbackEmitter, CallbacksService, CallbackWorker],
   exports: [CallbackEmitter],
 })
 export class CallbacksModule {}

@@ -9,8 +9,8 @@ import { OutboxRepository } from '../outbox/outbox.repository.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { CallbackEmitter } from './callback-emitter.js';
 import { CALLBACK_JOB, CallbackJobPayload, sortTriggers } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, DeliveryRow, SubscriptionRow } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, DeliveryRow, SubscriptionRow } from './callbacks.repository.js';
 import type {
   CallbackDeliveryDto,
   CallbackDto,
@@ -29,7 +29,7 @@ export class CallbacksService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
     private readonly outbox: OutboxRepository,
     private readonly emitter: CallbackEmitter,
     private readonly config: AppConfig,

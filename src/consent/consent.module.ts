@@ -6,14 +6,14 @@ import { SettingsModule } from '../settings/settings.module.js';
 import { ConsentEventsModule } from './consent-events.js';
 import { ConsentRepository } from './consent.repository.js';
 import { ConsentService } from './consent.service.js';
-import { ConsentsController } from './consents.controller.js';
+import { ConsentController } from './consent.controller.js';
 import { PrimaryModeStrategy, SecondaryModeStrategy } from './domain/mode-strategy.js';
 import { ModeStrategies } from './mode-strategies.js';
 import { SinchConsentsController } from './sinch-consents.controller.js';
 
 @Module({
   imports: [AuditModule, SettingsModule, ConsentEventsModule, AuthModule],
-  controllers: [ConsentsController, SinchConsentsController],
+  controllers: [ConsentController, SinchConsentsController],
   providers: [
     ConsentRepository,
     ConsentService,

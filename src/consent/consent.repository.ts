@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import { ListType, Origin } from './domain/consent-types.js';
 import type { CurrentState } from './domain/transition.js';
+import type { ConsentStateEntity } from './consent-state.entity.js';
 
 export interface StateKey {
   projectId: string;
@@ -12,23 +13,16 @@ export interface StateKey {
   listType: ListType;
 }
 
-export interface OptOutRow {
-  identity: string;
-  list_type: ListType;
-  since: Date;
-  origin: Origin;
-}
+export type OptOutRow = Pick<ConsentStateEntity, 'identity' | 'list_type' | 'since' | 'origin'>;
 
 export interface StoredState extends CurrentState {
   origin: Origin;
 }
 
-export interface NewState {
-  opted_out: boolean;
-  since: Date;
-  last_event_time: Date;
-  origin: Origin;
-}
+export type NewState = Pick<
+  ConsentStateEntity,
+  'opted_out' | 'since' | 'last_event_time' | 'origin'
+>;
 
 /**
  * Consent lists. Reads on the send-check hot path go straight to the pg pool as named

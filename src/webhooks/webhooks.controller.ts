@@ -24,7 +24,7 @@ import {
   TIMESTAMP_HEADER,
 } from '../kernel/sinch-signature.js';
 import { IdentityParams } from '../consent/dto/sinch-consents.dto.js';
-import { WebhookRepository } from './webhook.repository.js';
+import { WebhooksRepository } from './webhooks.repository.js';
 import { WebhooksService } from './webhooks.service.js';
 
 class WebhookAckDto {
@@ -79,7 +79,7 @@ class WebhookEventListDto {
 export class WebhooksController {
   constructor(
     private readonly webhooks: WebhooksService,
-    private readonly repo: WebhookRepository,
+    private readonly repo: WebhooksRepository,
     private readonly consents: ConsentService,
   ) {}
 

@@ -9,7 +9,7 @@ import { SettingsModule } from '../settings/settings.module.js';
 import { DeliveryReportHandler } from './triggers/delivery-report.handler.js';
 import { InboundMessageHandler } from './triggers/inbound-message.handler.js';
 import { OptNotificationHandler } from './triggers/opt-notification.handler.js';
-import { WebhookRepository } from './webhook.repository.js';
+import { WebhooksRepository } from './webhooks.repository.js';
 import { WebhooksController } from './webhooks.controller.js';
 import { WebhooksService } from './webhooks.service.js';
 
@@ -26,7 +26,7 @@ import { WebhooksService } from './webhooks.service.js';
   controllers: [WebhooksController],
   providers: [
     WebhooksService,
-    WebhookRepository,
+    WebhooksRepository,
     InboundMessageHandler,
     OptNotificationHandler,
     DeliveryReportHandler,

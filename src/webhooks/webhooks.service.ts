@@ -16,7 +16,7 @@ import { DeliveryReportHandler } from './triggers/delivery-report.handler.js';
 import { InboundMessageHandler } from './triggers/inbound-message.handler.js';
 import { OptNotificationHandler } from './triggers/opt-notification.handler.js';
 import { DeliveryStep, TriggerHandler, TriggerHandlers } from './triggers/trigger-handler.js';
-import { WebhookRepository } from './webhook.repository.js';
+import { WebhooksRepository } from './webhooks.repository.js';
 
 export interface WebhookResult {
   status: 'PROCESSED' | 'DUPLICATE' | 'IGNORED';
@@ -43,7 +43,7 @@ export class WebhooksService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly repo: WebhookRepository,
+    private readonly repo: WebhooksRepository,
     private readonly settings: SettingsService,
     private readonly contacts: ContactsRepository,
     private readonly metrics: Metrics,

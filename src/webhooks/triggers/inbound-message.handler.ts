@@ -4,7 +4,7 @@ import type { AppRef } from '../../kernel/app-ref.js';
 import { ConsentService } from '../../consent/consent.service.js';
 import { ChangeAction } from '../../consent/domain/consent-types.js';
 import { KeywordAction } from '../../keywords/domain/keyword-types.js';
-import { KeywordEvaluation, KeywordService } from '../../keywords/keyword.service.js';
+import { KeywordEvaluation, KeywordsService } from '../../keywords/keywords.service.js';
 import { OutboxRepository } from '../../outbox/outbox.repository.js';
 import type { HandledEvent } from '../domain/delivery-key.js';
 import { channelChangeContext, DeliveryStep, Handled, TriggerHandler } from './trigger-handler.js';
@@ -19,7 +19,7 @@ type InboundMessage = Extract<HandledEvent, { trigger: 'MESSAGE_INBOUND' }>;
 export class InboundMessageHandler implements TriggerHandler<InboundMessage> {
   constructor(
     private readonly consents: ConsentService,
-    private readonly keywords: KeywordService,
+    private readonly keywords: KeywordsService,
     private readonly outbox: OutboxRepository,
   ) {}
 

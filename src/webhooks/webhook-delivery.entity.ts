@@ -1,16 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/** Signature nonces seen within the timestamp window (replay protection across instances). */
-@Entity({ name: 'webhook_nonces' })
-@Index('webhook_nonces_seen_idx', ['seen_at'])
-export class WebhookNonceEntity {
-  @PrimaryColumn({ type: 'varchar', length: 200 })
-  nonce: string;
-
-  @Column({ type: 'timestamptz', default: () => 'now()' })
-  seen_at: Date;
-}
-
 /** One row per processed Sinch delivery: the idempotency record and what was done with it. */
 @Entity({ name: 'webhook_deliveries' })
 @Index('webhook_deliveries_identity_idx', ['identity', 'project_id', 'app_id', 'received_at'])

@@ -73,8 +73,8 @@ const KEYWORD_LOCK_CLASS = 0x4b57; // "KW"
  * (profile, auto_reply, replies). Other instances see a change within the TTL.
  */
 @Injectable()
-export class KeywordService {
-  private readonly logger = new Logger('KeywordService');
+export class KeywordsService {
+  private readonly logger = new Logger('KeywordsService');
   private readonly matchers: TtlCache<KeywordMatcher>;
   private readonly settingsCache: TtlCache<KeywordSettings>;
   /** Lookups in flight, shared by concurrent callers. */
