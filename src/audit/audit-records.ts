@@ -2,25 +2,22 @@
 // the NewAuditRecord that AuditRepository.append writes. A new kind gets its builder here (and its
 // name in AuditRecordKind and the consent_audit_kind_check constraint).
 import type { AppRef } from '../kernel/app-ref.js';
-import {
-  AuditRecordKind,
-  ListType,
-  Operation,
-  Origin,
-  Outcome,
-} from '../consent/domain/consent-types.js';
+import { AuditRecordKind, ListType, Origin } from '../consent/domain/consent-types.js';
+import type { AuditRecordEntity } from './audit-record.entity.js';
+
+type Row = AuditRecordEntity;
 
 /** One row of consent_audit, as AuditRepository.append writes it. */
 export interface NewAuditRecord {
   /** CONSENT_CHANGE needs listType, origin, operation and outcome (DB check). */
-  kind: AuditRecordKind;
+  kind: Row['kind'];
   projectId: string;
   appId: string;
   identity: string;
-  listType: ListType | null;
-  origin: Origin | null;
-  operation: Operation | null;
-  outcome: Outcome | null;
+  listType: Row['list_type'];
+  origin: Row['origin'];
+  operation: Row['operation'];
+  outcome: Row['outcome'];
   actor: string;
   reason: string | null;
   evidence: unknown;
@@ -30,38 +27,36 @@ export interface NewAuditRecord {
   claimedEventTime?: Date | null;
 }
 
-/** A requested consent change, whatever its outcome (also no-ops and superseded changes). */
-export function consentChangeRecord(c: {
-  app: AppRef;
-  /** Already normalised. */
-  identity: string;
-  listType: ListType;
-  origin: Origin;
-  operation: Operation;
-  outcome: Outcome;
-  actor: string;
-  reason?: string | null;
-  evidence?: unknown;
-  batchId?: string | null;
-  /** The event time stored (clamped to the arrival), and the claim when it was clamped. */
-  eventTime: Date;
-  claimedEventTime: Date | null;
-}): NewAuditRecord {
+/**
+ * A requested consent change, whatever its outcome (also no-ops and superseded changes): who
+ * asked (ctx), what was asked (change, identity already normalised) and what it did (plan: the
+ * event time stored, clamped to the arrival, and the claim when it was clamped).
+ */
+export function consentChangeRecord(
+  ctx: { app: AppRef; origin: Origin; actor: string; batchId?: string },
+  change: { identity: string; listType: ListType; reason?: string | null; evidence?: unknown },
+  plan: {
+    operation: NonNullable<Row['operation']>;
+    outcome: NonNullable<Row['outcome']>;
+    eventTime: Date;
+    claimedEventTime: Date | null;
+  },
+): NewAuditRecord {
   return {
     kind: AuditRecordKind.CONSENT_CHANGE,
-    projectId: c.app.projectId,
-    appId: c.app.appId,
-    identity: c.identity,
-    listType: c.listType,
-    origin: c.origin,
-    operation: c.operation,
-    outcome: c.outcome,
-    actor: c.actor,
-    reason: c.reason ?? null,
-    evidence: c.evidence ?? null,
-    batchId: c.batchId ?? null,
-    eventTime: c.eventTime,
-    claimedEventTime: c.claimedEventTime,
+    projectId: ctx.app.projectId,
+    appId: ctx.app.appId,
+    identity: change.identity,
+    listType: change.listType,
+    origin: ctx.origin,
+    operation: plan.operation,
+    outcome: plan.outcome,
+    actor: ctx.actor,
+    reason: change.reason ?? null,
+    evidence: change.evidence ?? null,
+    batchId: ctx.batchId ?? null,
+    eventTime: plan.eventTime,
+    claimedEventTime: plan.claimedEventTime,
   };
 }
 

@@ -1,18 +1,13 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
 import type { CallbackTrigger } from './callback-events.js';
 
 /** A company system that wants callbacks of some triggers, signed with its secret. */
 @Entity({ name: 'callback_subscriptions' })
 @Index('callback_subscriptions_app_idx', ['project_id', 'app_id'])
-export class CallbackSubscriptionEntity {
+export class CallbackSubscriptionEntity extends AppScopedRow {
   @PrimaryColumn({ type: 'varchar', length: 26 })
   id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  app_id: string;
 
   @Column({ type: 'varchar', length: 2048 })
   target_url: string;

@@ -180,23 +180,7 @@ export class ConsentService {
           throw new Error('consent_state row kept changing under an insert');
         }
       }
-      const record = await this.audit.append(
-        tx,
-        consentChangeRecord({
-          app: ctx.app,
-          identity: c.identity,
-          listType: c.listType,
-          origin: ctx.origin,
-          operation: plan.operation,
-          outcome: plan.outcome,
-          actor: ctx.actor,
-          reason: c.reason,
-          evidence: c.evidence,
-          batchId: ctx.batchId,
-          eventTime: plan.eventTime,
-          claimedEventTime: plan.claimedEventTime,
-        }),
-      );
+      const record = await this.audit.append(tx, consentChangeRecord(ctx, c, plan));
       if (plan.outcome === Outcome.APPLIED) {
         // In this transaction, whatever the origin and mode (callbacks subscribe).
         await this.events.publish(tx, ctx.app, {

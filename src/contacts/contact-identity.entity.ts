@@ -1,14 +1,9 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { AppKeyedRow } from '../kernel/app-scoped-row.js';
 
 /** Channel identities seen for a Sinch contact (from webhooks), to check sends by contact_id. */
 @Entity({ name: 'contact_identities' })
-export class ContactIdentityEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  app_id: string;
-
+export class ContactIdentityEntity extends AppKeyedRow {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   contact_id: string;
 

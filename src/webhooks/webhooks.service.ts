@@ -15,7 +15,7 @@ import { MalformedEventError, parseSinchEvent, SinchEvent } from './domain/sinch
 import { DeliveryReportHandler } from './triggers/delivery-report.handler.js';
 import { InboundMessageHandler } from './triggers/inbound-message.handler.js';
 import { OptNotificationHandler } from './triggers/opt-notification.handler.js';
-import { DeliveryStep, TriggerHandler, TriggerHandlers } from './triggers/trigger-handler.js';
+import { TriggerHandler, TriggerHandlers } from './triggers/trigger-handler.js';
 import { WebhooksRepository } from './webhooks.repository.js';
 
 export interface WebhookResult {
@@ -102,8 +102,8 @@ export class WebhooksService {
     }
 
     // What the trigger's handler does before the transaction (reads of cached configuration).
-    const step =
-      event.trigger === 'OTHER' ? null : await this.handlerFor(event).prepare(app, event);
+    const prepared =
+      event.trigger === 'OTHER' ? undefined : await this.handlerFor(event).prepare?.(app, event);
 
     const { refusalReason, ...result } = await this.dataSource.transaction(async (tx) => {
       if (nonce !== null && !(await this.repo.rememberNonce(tx, nonce))) {
@@ -113,7 +113,7 @@ export class WebhooksService {
           'Sinch-HMAC',
         );
       }
-      return this.process(tx, app, event, step);
+      return this.process(tx, app, event, prepared);
     });
     this.metrics.webhookDeliveries.inc({ trigger: result.trigger, outcome: result.outcome });
     if (refusalReason) this.metrics.recipientRefusals.inc({ reason: refusalReason });
@@ -125,7 +125,7 @@ export class WebhooksService {
     tx: EntityManager,
     app: AppRef,
     event: SinchEvent,
-    step: DeliveryStep | null,
+    prepared: unknown,
   ): Promise<ProcessResult> {
     if (event.trigger === 'OTHER') {
       return { status: 'IGNORED', trigger: event.name, outcome: 'IGNORED_TRIGGER' };
@@ -153,7 +153,11 @@ export class WebhooksService {
       });
     }
 
-    const { outcome, details, refusalReason } = await step!(tx, identity);
+    const { outcome, details, refusalReason } = await this.handlerFor(event).apply(
+      tx,
+      { app, event, identity },
+      prepared,
+    );
     await this.repo.recordOutcome(tx, key, outcome, details);
     if (identity) {
       this.logger.debug(
@@ -164,8 +168,8 @@ export class WebhooksService {
   }
 
   /** The handler of the event's trigger (the map is typed by trigger; TS cannot follow it). */
-  private handlerFor<E extends HandledEvent>(event: E): TriggerHandler<E> {
-    return this.handlers[event.trigger] as TriggerHandler<E>;
+  private handlerFor<E extends HandledEvent>(event: E): TriggerHandler<E, unknown> {
+    return this.handlers[event.trigger] as TriggerHandler<E, unknown>;
   }
 
   private identityOf(event: SinchEvent): string | null {

@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { AppRef } from '../../kernel/app-ref.js';
 import { deliveryRefusedRecord } from '../../audit/audit-records.js';
 import { AuditRepository } from '../../audit/audit.repository.js';
 import type { HandledEvent } from '../domain/delivery-key.js';
 import { REFUSAL_REASONS } from '../domain/sinch-event.js';
-import { DeliveryStep, Handled, TriggerHandler } from './trigger-handler.js';
+import { Delivery, Handled, TriggerHandler } from './trigger-handler.js';
 
 type DeliveryReport = Extract<HandledEvent, { trigger: 'MESSAGE_DELIVERY' }>;
 
@@ -17,15 +16,9 @@ type DeliveryReport = Extract<HandledEvent, { trigger: 'MESSAGE_DELIVERY' }>;
 export class DeliveryReportHandler implements TriggerHandler<DeliveryReport> {
   constructor(private readonly audit: AuditRepository) {}
 
-  prepare(app: AppRef, event: DeliveryReport): Promise<DeliveryStep> {
-    return Promise.resolve((tx, identity) => this.apply(tx, app, event, identity));
-  }
-
-  private async apply(
+  async apply(
     tx: EntityManager,
-    app: AppRef,
-    event: DeliveryReport,
-    identity: string | null,
+    { app, event, identity }: Delivery<DeliveryReport>,
   ): Promise<Handled> {
     const details: Record<string, unknown> = {
       status: event.status,

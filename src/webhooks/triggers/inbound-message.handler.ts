@@ -7,7 +7,7 @@ import { KeywordAction } from '../../keywords/domain/keyword-types.js';
 import { KeywordEvaluation, KeywordsService } from '../../keywords/keywords.service.js';
 import { OutboxRepository } from '../../outbox/outbox.repository.js';
 import type { HandledEvent } from '../domain/delivery-key.js';
-import { channelChangeContext, DeliveryStep, Handled, TriggerHandler } from './trigger-handler.js';
+import { channelChangeContext, Delivery, Handled, TriggerHandler } from './trigger-handler.js';
 
 type InboundMessage = Extract<HandledEvent, { trigger: 'MESSAGE_INBOUND' }>;
 
@@ -16,24 +16,24 @@ type InboundMessage = Extract<HandledEvent, { trigger: 'MESSAGE_INBOUND' }>;
  * and queues the app's confirmation reply (when auto_reply is on).
  */
 @Injectable()
-export class InboundMessageHandler implements TriggerHandler<InboundMessage> {
+export class InboundMessageHandler implements TriggerHandler<
+  InboundMessage,
+  KeywordEvaluation | null
+> {
   constructor(
     private readonly consents: ConsentService,
     private readonly keywords: KeywordsService,
     private readonly outbox: OutboxRepository,
   ) {}
 
-  async prepare(app: AppRef, event: InboundMessage): Promise<DeliveryStep> {
-    // Keyword evaluation reads only cached rules and settings: done before the transaction.
-    const evaluation = event.text !== null ? await this.keywords.evaluate(app, event.text) : null;
-    return (tx, identity) => this.apply(tx, app, event, identity, evaluation);
+  /** Keyword evaluation reads only cached rules and settings: done before the transaction. */
+  async prepare(app: AppRef, event: InboundMessage): Promise<KeywordEvaluation | null> {
+    return event.text !== null ? this.keywords.evaluate(app, event.text) : null;
   }
 
-  private async apply(
+  async apply(
     tx: EntityManager,
-    app: AppRef,
-    event: InboundMessage,
-    identity: string | null,
+    { app, event, identity }: Delivery<InboundMessage>,
     evaluation: KeywordEvaluation | null,
   ): Promise<Handled> {
     if (event.text === null) return { outcome: 'NOT_TEXT', details: {} };

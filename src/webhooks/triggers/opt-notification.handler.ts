@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { AppRef } from '../../kernel/app-ref.js';
 import { ConsentService } from '../../consent/consent.service.js';
 import { ChangeAction, ListType } from '../../consent/domain/consent-types.js';
 import type { HandledEvent } from '../domain/delivery-key.js';
-import { channelChangeContext, DeliveryStep, Handled, TriggerHandler } from './trigger-handler.js';
+import { channelChangeContext, Delivery, Handled, TriggerHandler } from './trigger-handler.js';
 
 type OptNotification = Extract<HandledEvent, { trigger: 'OPT_IN' | 'OPT_OUT' }>;
 
@@ -13,15 +12,9 @@ type OptNotification = Extract<HandledEvent, { trigger: 'OPT_IN' | 'OPT_OUT' }>;
 export class OptNotificationHandler implements TriggerHandler<OptNotification> {
   constructor(private readonly consents: ConsentService) {}
 
-  prepare(app: AppRef, event: OptNotification): Promise<DeliveryStep> {
-    return Promise.resolve((tx, identity) => this.apply(tx, app, event, identity));
-  }
-
-  private async apply(
+  async apply(
     tx: EntityManager,
-    app: AppRef,
-    event: OptNotification,
-    identity: string | null,
+    { app, event, identity }: Delivery<OptNotification>,
   ): Promise<Handled> {
     const details: Record<string, unknown> = { status: event.status, channel: event.channel };
     if (event.status !== `${event.trigger}_SUCCEEDED` || !identity) {

@@ -12,21 +12,28 @@ export interface Handled {
   refusalReason?: string;
 }
 
-/** The part of a delivery that runs inside its transaction, once the delivery is claimed. */
-export type DeliveryStep = (tx: EntityManager, identity: string | null) => Promise<Handled>;
-
-/**
- * The handling of one Sinch trigger (WebhooksService picks it by trigger). `prepare` does what
- * needs no transaction (reads of cached configuration) and returns the step that runs inside the
- * delivery's transaction: every write of the step commits with the delivery record, or none does.
- */
-export interface TriggerHandler<E extends HandledEvent> {
-  prepare(app: AppRef, event: E): Promise<DeliveryStep>;
+/** A claimed delivery, as its handler sees it. */
+export interface Delivery<E extends HandledEvent> {
+  app: AppRef;
+  event: E;
+  /** The event's identity, normalised (null when it has none). */
+  identity: string | null;
 }
 
-/** The handler of each trigger. */
+/**
+ * The handling of one Sinch trigger (WebhooksService picks it by trigger). `prepare`, when there
+ * is one, does what needs no transaction (reads of cached configuration) before the transaction
+ * opens; `apply` runs inside the delivery's transaction, once the delivery is claimed, with what
+ * prepare returned: every write of it commits with the delivery record, or none does.
+ */
+export interface TriggerHandler<E extends HandledEvent, P = undefined> {
+  prepare?(app: AppRef, event: E): Promise<P>;
+  apply(tx: EntityManager, delivery: Delivery<E>, prepared: P): Promise<Handled>;
+}
+
+/** The handler of each trigger (what a handler prepares is its own business). */
 export type TriggerHandlers = {
-  [T in HandledEvent['trigger']]: TriggerHandler<Extract<HandledEvent, { trigger: T }>>;
+  [T in HandledEvent['trigger']]: TriggerHandler<Extract<HandledEvent, { trigger: T }>, unknown>;
 };
 
 /** The consent-change context of a change a channel event asked for. */
