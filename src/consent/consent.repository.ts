@@ -139,16 +139,7 @@ export class ConsentRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
        ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
        RETURNING 1`,
-      [
-        k.projectId,
-        k.appId,
-        k.identity,
-        k.listType,
-        s.opted_out,
-        s.since,
-        s.last_event_time,
-        s.origin,
-      ],
+      stateParams(k, s),
     );
     return rows.length === 1;
   }
@@ -158,18 +149,23 @@ export class ConsentRepository {
       `UPDATE consent_state
           SET opted_out = $5, since = $6, last_event_time = $7, origin = $8, updated_at = now()
         WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
-      [
-        k.projectId,
-        k.appId,
-        k.identity,
-        k.listType,
-        s.opted_out,
-        s.since,
-        s.last_event_time,
-        s.origin,
-      ],
+      stateParams(k, s),
     );
   }
+}
+
+/** $1..$8 of the statements that write a state: the key, then the state. */
+function stateParams(k: StateKey, s: NewState): unknown[] {
+  return [
+    k.projectId,
+    k.appId,
+    k.identity,
+    k.listType,
+    s.opted_out,
+    s.since,
+    s.last_event_time,
+    s.origin,
+  ];
 }
 
 const ARRAY_LITERALS = new Map<readonly ListType[], string>();
