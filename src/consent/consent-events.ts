@@ -37,8 +37,13 @@ export type ConsentChangedSubscriber = (
 export class ConsentEvents {
   private readonly subscribers: ConsentChangedSubscriber[] = [];
 
-  subscribe(subscriber: ConsentChangedSubscriber): void {
+  /** Adds a subscriber; returns the function that removes it again. */
+  subscribe(subscriber: ConsentChangedSubscriber): () => void {
     this.subscribers.push(subscriber);
+    return () => {
+      const i = this.subscribers.indexOf(subscriber);
+      if (i >= 0) this.subscribers.splice(i, 1);
+    };
   }
 
   async publish(tx: EntityManager, app: AppRef, change: ConsentChanged): Promise<void> {

@@ -67,6 +67,16 @@ export interface ChangeResult {
 
 export type { CheckResult } from './domain/check-answer.js';
 
+/** Normalises one identity of a request or throws a 400 naming `field`. */
+export function normalizeIdentityField(raw: unknown, field: string): string {
+  try {
+    return normalizeIdentity(raw);
+  } catch (e) {
+    if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
+    throw e;
+  }
+}
+
 const MAX_EVIDENCE_BYTES = 16 * 1024;
 
 /** Orchestrates consent changes (with their audit records) and send checks. */
@@ -87,12 +97,7 @@ export class ConsentService {
 
   /** Normalises one identity or throws a 400 naming `field`. */
   normalize(raw: unknown, field: string): string {
-    try {
-      return normalizeIdentity(raw);
-    } catch (e) {
-      if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
-      throw e;
-    }
+    return normalizeIdentityField(raw, field);
   }
 
   /**

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { hashForLog } from '../common/log-safe.js';
 import { ContactsRepository } from '../contacts/contacts.repository.js';
-import { InvalidIdentityError, normalizeIdentity } from '../consent/domain/identity.js';
+import { normalizeIdentityField } from '../consent/consent.service.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { NONCE_HEADER, SignatureHeaders, verifySignature } from '../kernel/sinch-signature.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -172,17 +172,9 @@ export class WebhooksService {
     return this.handlers[event.trigger] as TriggerHandler<E, unknown>;
   }
 
-  private identityOf(event: SinchEvent): string | null {
-    if (event.trigger === 'OTHER') return null;
-    const raw = event.identity;
-    if (raw === null) return null;
-    try {
-      return normalizeIdentity(raw);
-    } catch (e) {
-      if (e instanceof InvalidIdentityError)
-        throw ApiError.field('identity', `identity ${e.message}`);
-      throw e;
-    }
+  /** The event's identity, normalised; a 400 when it is not an identity. */
+  private identityOf(event: HandledEvent): string | null {
+    return event.identity === null ? null : normalizeIdentityField(event.identity, 'identity');
   }
 
   /** Every 500 deliveries, drop nonces that can no longer pass the timestamp check. */
