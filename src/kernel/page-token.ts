@@ -2,13 +2,14 @@ import { ApiError } from '../common/api-error.js';
 import { unstorable } from '../common/json-body.js';
 
 /**
- * Opaque keyset page tokens: base64url of a small versioned JSON document holding the last
- * identity of the previous page. Anything else is rejected as a bad token.
+ * Opaque keyset page tokens, for every paged listing: base64url of a small versioned JSON
+ * document holding the last position of the previous page (an identity, or a row id). Anything
+ * else is rejected as a bad token.
  */
 export class InvalidPageTokenError extends Error {}
 
-export function encodePageToken(afterIdentity: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, a: afterIdentity }), 'utf8').toString('base64url');
+export function encodePageToken(after: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, a: after }), 'utf8').toString('base64url');
 }
 
 export function decodePageToken(token: string): string {
