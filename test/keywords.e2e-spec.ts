@@ -4,7 +4,7 @@ import { newUlid } from '../src/common/ids.js';
 import { ListType } from '../src/consent/domain/consent-types.js';
 import { DEFAULT_KEYWORDS } from '../src/keywords/domain/default-keywords.js';
 import { KeywordAction } from '../src/keywords/domain/keyword-types.js';
-import { KeywordService } from '../src/keywords/keyword.service.js';
+import { KeywordsService } from '../src/keywords/keywords.service.js';
 import { Api, newApp, Res, startTestApp, TestApp } from './utils.js';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -207,7 +207,7 @@ describe('keywords', () => {
 
     // Straight to the service, so that the transactions surely overlap.
     const other = newApp();
-    const service = t.app.get(KeywordService);
+    const service = t.app.get(KeywordsService);
     const app = { projectId: other.projectId, appId: other.appId };
     const settled = await Promise.allSettled(
       Array.from({ length: 10 }, () =>
@@ -461,15 +461,15 @@ describe('keywords', () => {
   });
 });
 
-describe('KeywordService (what the webhook intake calls), with caches on', () => {
+describe('KeywordsService (what the webhook intake calls), with caches on', () => {
   let t: TestApp;
   let api: Api;
-  let service: KeywordService;
+  let service: KeywordsService;
 
   beforeAll(async () => {
     t = await startTestApp({ SETTINGS_CACHE_TTL_MS: '60000' });
     api = new Api(t.baseUrl);
-    service = t.app.get(KeywordService);
+    service = t.app.get(KeywordsService);
   });
   afterAll(() => t.close());
 

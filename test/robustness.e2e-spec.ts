@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { encodePageToken } from '../src/consent/domain/page-token.js';
+import { encodePageToken } from '../src/kernel/page-token.js';
 import { inboundText, signatureHeaders, sinchMessageId } from './sinch-payloads.js';
 import { Api, newApp, Res, startBehindProxy, startTestApp, TestApp } from './utils.js';
 import type { TcpProxy } from './tcp-proxy.js';

@@ -1,4 +1,5 @@
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
 import {
   AuditRecordKind,
   ListType,
@@ -23,15 +24,9 @@ import {
   `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL
                AND operation IS NOT NULL AND outcome IS NOT NULL)`,
 )
-export class AuditRecordEntity {
+export class AuditRecordEntity extends AppScopedRow {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  app_id: string;
 
   @Column({ type: 'varchar', length: 256 })
   identity: string;

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditRecordKind } from '../consent/domain/consent-types.js';
-import type { ListType, Operation, Origin, Outcome } from '../consent/domain/consent-types.js';
 import { AuditRecordEntity } from './audit-record.entity.js';
+import type { NewAuditRecord } from './audit-records.js';
 import { auditInsert } from './audit-sql.js';
 
 /** One record from the parameters of append, in its order. */
@@ -24,31 +24,17 @@ const APPEND = auditInsert({
   claimed_event_time: '$14::timestamptz',
 });
 
-export interface NewAuditRecord {
-  /** Default CONSENT_CHANGE, which needs listType, origin, operation and outcome (DB check). */
-  kind?: AuditRecordKind;
-  projectId: string;
-  appId: string;
-  identity: string;
-  listType: ListType | null;
-  origin: Origin | null;
-  operation: Operation | null;
-  outcome: Outcome | null;
-  actor: string;
-  reason: string | null;
-  evidence: unknown;
-  batchId: string | null;
-  eventTime: Date;
-  /** A consent change's claimed event time when it was later than its arrival (clamped). */
-  claimedEventTime?: Date | null;
-}
+export type { NewAuditRecord } from './audit-records.js';
 
 /** The append-only audit trail. There is deliberately no update or delete method. */
 @Injectable()
 export class AuditRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Appends one record inside the caller's transaction; returns its id and recorded_at. */
+  /**
+   * Appends one record (built in audit-records.ts) inside the caller's transaction; returns its id
+   * and recorded_at.
+   */
   async append(tx: EntityManager, r: NewAuditRecord): Promise<{ id: string; recorded_at: Date }> {
     const rows: { id: string; recorded_at: Date }[] = await tx.query(
       `${APPEND} RETURNING id, recorded_at`,
@@ -65,7 +51,7 @@ export class AuditRepository {
         r.evidence === undefined ? null : JSON.stringify(r.evidence),
         r.batchId,
         r.eventTime,
-        r.kind ?? AuditRecordKind.CONSENT_CHANGE,
+        r.kind,
         r.claimedEventTime ?? null,
       ],
     );

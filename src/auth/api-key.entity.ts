@@ -30,15 +30,3 @@ export class ApiKeyEntity {
   @Column({ type: 'timestamptz', nullable: true })
   revoked_at: Date | null;
 }
-
-@Entity({ name: 'service_secrets' })
-export class ServiceSecretEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  name: string;
-
-  @Column({ type: 'text' })
-  value: string;
-
-  @CreateDateColumn({ type: 'timestamptz' })
-  created_at: Date;
-}

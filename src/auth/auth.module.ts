@@ -3,7 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeyEntity } from './api-key.entity.js';
 import { ApiKeyService } from './api-key.service.js';
-import { ApiKeysController } from './api-keys.controller.js';
+import { ApiKeyController } from './api-key.controller.js';
 import { AuthGuard } from './auth.guard.js';
 import { BearerAuthenticator } from './bearer-authenticator.js';
 import { OAuthController } from './oauth.controller.js';
@@ -11,7 +11,7 @@ import { TokenService } from './token.service.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
-  controllers: [ApiKeysController, OAuthController],
+  controllers: [ApiKeyController, OAuthController],
   providers: [
     ApiKeyService,
     TokenService,

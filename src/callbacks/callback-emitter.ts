@@ -1,19 +1,20 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
 import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
+import { ConsentEvents } from '../consent/consent-events.js';
 import { callbackOrderingKey } from '../jobs/ordering-key.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
-import type { AppRef } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import type { CallbackEvent } from './callback-events.js';
 import { buildCallbackBody, CALLBACK_JOB, CallbackJobPayload } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, SubscriptionTriggers } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, SubscriptionTriggers } from './callbacks.repository.js';
 
 /**
- * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, a blocked
- * send): for every subscription of the app whose triggers include the event's, it writes one
+ * Queues callbacks. `emit` runs inside the caller's transaction (a consent change, to which it
+ * subscribes through ConsentEvents, or a blocked send, which calls it): for every subscription of the app whose triggers include the event's, it writes one
  * outbox job (kind CALLBACK) carrying the exact body to send. Nothing is sent unless the
  * transaction commits, and nothing is sent here: the CallbackHandler delivers.
  *
@@ -28,16 +29,22 @@ import { CallbackRepository, SubscriptionTriggers } from './callback.repository.
  * matching subscription.
  */
 @Injectable()
-export class CallbackEmitter {
+export class CallbackEmitter implements OnModuleInit {
   private readonly subscriptions: ConfigNamespace<SubscriptionTriggers[]>;
 
   constructor(
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
     private readonly outbox: JobQueueRepository,
     cache: AppConfigCache,
     private readonly config: AppConfig,
+    private readonly consentEvents: ConsentEvents,
   ) {
     this.subscriptions = cache.namespace('callback-subscriptions', 'app');
+  }
+
+  /** OPT_IN / OPT_OUT callbacks for every applied consent change, in its transaction. */
+  onModuleInit(): void {
+    this.consentEvents.subscribe((tx, app, change) => this.emit(tx, app, change));
   }
 
   async emit(tx: EntityManager, app: AppRef, event: CallbackEvent): Promise<void> {

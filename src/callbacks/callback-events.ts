@@ -1,16 +1,12 @@
-import type { ListType, Origin } from '../consent/domain/consent-types.js';
+import type { ConsentChanged } from '../consent/consent-events.js';
+import type { ListType } from '../consent/domain/consent-types.js';
 
-/** A consent change to announce (OPT_OUT = put on a list, OPT_IN = taken off). */
-export interface ConsentChangedEvent {
-  trigger: 'OPT_IN' | 'OPT_OUT';
-  identity: string;
-  listType: ListType;
-  origin: Origin;
-  auditRecordId: string;
-  eventTime: Date;
-  /** The Sinch channel, when the change came from a channel (keyword or Sinch notification). */
-  channel?: string | null;
-  contactId?: string | null;
+/** The triggers a callback subscription can ask for. */
+export enum CallbackTrigger {
+  OPT_IN = 'OPT_IN',
+  OPT_OUT = 'OPT_OUT',
+  SEND_BLOCKED = 'SEND_BLOCKED',
+  SENT_TO_OPTED_OUT = 'SENT_TO_OPTED_OUT',
 }
 
 /** A send the gate blocked (PRIMARY) or forwarded to an opted-out identity (SECONDARY). */
@@ -25,4 +21,5 @@ export interface SendGateEvent {
   correlationId?: string | null;
 }
 
-export type CallbackEvent = ConsentChangedEvent | SendGateEvent;
+/** What a callback announces: a consent change (published by consent/) or a send-gate event. */
+export type CallbackEvent = ConsentChanged | SendGateEvent;

@@ -13,7 +13,7 @@ import {
   sortTriggers,
   targetUrlProblem,
 } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
+import { CallbackTrigger } from './callback-events.js';
 import { callbackLeaseMs } from './callback.handler.js';
 
 const app = { projectId: 'proj-1', appId: 'app-1' };

@@ -10,12 +10,12 @@
 //   consent_gate_send_notification, which the SDK does not know (parseEvent throws on it).
 // - signature: x-sinch-webhook-signature = base64(HMAC-SHA256(secret, body + "." + nonce + "." +
 //   timestamp)); the SDK compares it with the body string exactly as received.
-import { randomBytes } from 'node:crypto';
 import { retryAfterOf } from '../common/retry-after.js';
-import type { AppRef } from '../settings/settings.service.js';
-import { computeSignature } from '../webhooks/domain/signature.js';
-import type { CallbackEvent, ConsentChangedEvent, SendGateEvent } from './callback-events.js';
-import { CallbackTrigger } from './callback.entities.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { signatureHeadersFor } from '../kernel/sinch-signature.js';
+import type { ConsentChanged } from '../consent/consent-events.js';
+import type { CallbackEvent, SendGateEvent } from './callback-events.js';
+import { CallbackTrigger } from './callback-events.js';
 
 /** outbox_jobs.kind of a callback delivery. */
 export const CALLBACK_JOB = 'CALLBACK';
@@ -93,7 +93,7 @@ export function buildCallbackBody(app: AppRef, event: CallbackEvent, meta: Event
   });
 }
 
-function isConsentEvent(event: CallbackEvent): event is ConsentChangedEvent {
+function isConsentEvent(event: CallbackEvent): event is ConsentChanged {
   return event.trigger === 'OPT_IN' || event.trigger === 'OPT_OUT';
 }
 
@@ -105,17 +105,13 @@ export function isSendEvent(event: CallbackEvent): event is SendGateEvent {
 export function signedHeaders(
   secret: string,
   body: string,
-  nowMs: number = Date.now(),
-  nonce: string = randomBytes(18).toString('base64url'),
+  nowMs?: number,
+  nonce?: string,
 ): Record<string, string> {
-  const timestamp = String(Math.floor(nowMs / 1000));
   return {
     'content-type': 'application/json',
     'user-agent': 'consent-gate-callbacks/1',
-    'x-sinch-webhook-signature': computeSignature(secret, body, nonce, timestamp),
-    'x-sinch-webhook-signature-nonce': nonce,
-    'x-sinch-webhook-signature-timestamp': timestamp,
-    'x-sinch-webhook-signature-algorithm': 'HmacSHA256',
+    ...signatureHeadersFor(secret, body, nowMs, nonce),
   };
 }
 

@@ -11,8 +11,8 @@ import {
   sendCallback,
   signedHeaders,
 } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, SubscriptionRow } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, SubscriptionRow } from './callbacks.repository.js';
 
 /** Time a claim covers beyond the longest possible attempt, for the outcome writes. */
 const LEASE_MARGIN_MS = 30_000;
@@ -68,7 +68,7 @@ export class CallbackHandler implements JobHandler, OnModuleInit {
   constructor(
     private readonly config: AppConfig,
     private readonly queue: JobQueueRepository,
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
     private readonly runner: JobRunner,
   ) {
     this.claim = {

@@ -5,13 +5,12 @@ import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AppConfig } from '../config/app-config.js';
 import { appScope, AppConfigCache } from '../config-cache/app-config-cache.js';
-import { encodePageToken } from '../consent/domain/page-token.js';
-import { readPageToken } from '../common/page-token-param.js';
+import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { JobQueueRepository } from '../jobs/job-queue.repository.js';
-import type { AppRef } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import { CALLBACK_JOB, CallbackJobPayload, sortTriggers } from './callback-payload.js';
-import { CallbackTrigger } from './callback.entities.js';
-import { CallbackRepository, DeliveryRow, SubscriptionRow } from './callback.repository.js';
+import { CallbackTrigger } from './callback-events.js';
+import { CallbacksRepository, DeliveryRow, SubscriptionRow } from './callbacks.repository.js';
 import type {
   CallbackDeliveryDto,
   CallbackDto,
@@ -30,7 +29,7 @@ export class CallbacksService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly repo: CallbackRepository,
+    private readonly repo: CallbacksRepository,
     private readonly outbox: JobQueueRepository,
     private readonly cache: AppConfigCache,
     private readonly config: AppConfig,

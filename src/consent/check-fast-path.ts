@@ -35,7 +35,7 @@ const MAX_PARAM_LENGTH = 1024;
  * "Plain" means: POST, the exact route, `Content-Type: application/json`, a Content-Length within
  * BODY_LIMIT_BYTES, path parameters that decode. Anything else (chunked bodies, other media
  * types, an empty or oversized body, shutdown in progress) is declined before a byte is read and
- * goes through Fastify to ConsentsController.checkConsents, which stays the route's declaration
+ * goes through Fastify to ConsentController.checkConsents, which stays the route's declaration
  * and OpenAPI documentation and answers the same (a test compares both).
  */
 @Injectable()

@@ -1,4 +1,5 @@
 import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { AppKeyedRow } from '../kernel/app-scoped-row.js';
 import { ListType, Origin } from './domain/consent-types.js';
 
 /**
@@ -13,13 +14,7 @@ import { ListType, Origin } from './domain/consent-types.js';
 @Index('consent_state_list_idx', ['project_id', 'app_id', 'list_type', 'identity'], {
   where: 'opted_out',
 })
-export class ConsentStateEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  app_id: string;
-
+export class ConsentStateEntity extends AppKeyedRow {
   @PrimaryColumn({ type: 'varchar', length: 256 })
   identity: string;
 

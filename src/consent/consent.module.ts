@@ -2,18 +2,18 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { AuthModule } from '../auth/auth.module.js';
 import { CheckFastPath } from './check-fast-path.js';
-import { CallbacksModule } from '../callbacks/callbacks.module.js';
 import { SettingsModule } from '../settings/settings.module.js';
+import { ConsentEventsModule } from './consent-events.js';
 import { ConsentRepository } from './consent.repository.js';
 import { ConsentService } from './consent.service.js';
-import { ConsentsController } from './consents.controller.js';
+import { ConsentController } from './consent.controller.js';
 import { PrimaryModeStrategy, SecondaryModeStrategy } from './domain/mode-strategy.js';
 import { ModeStrategies } from './mode-strategies.js';
 import { SinchConsentsController } from './sinch-consents.controller.js';
 
 @Module({
-  imports: [AuditModule, SettingsModule, CallbacksModule, AuthModule],
-  controllers: [ConsentsController, SinchConsentsController],
+  imports: [AuditModule, SettingsModule, ConsentEventsModule, AuthModule],
+  controllers: [ConsentController, SinchConsentsController],
   providers: [
     ConsentRepository,
     ConsentService,
@@ -22,6 +22,6 @@ import { SinchConsentsController } from './sinch-consents.controller.js';
     ModeStrategies,
     CheckFastPath,
   ],
-  exports: [ConsentService],
+  exports: [ConsentService, ConsentEventsModule],
 })
 export class ConsentModule {}

@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import { ListType, Origin } from './domain/consent-types.js';
 import type { CurrentState } from './domain/transition.js';
+import type { ConsentStateEntity } from './consent-state.entity.js';
 
 export interface StateKey {
   projectId: string;
@@ -12,23 +13,16 @@ export interface StateKey {
   listType: ListType;
 }
 
-export interface OptOutRow {
-  identity: string;
-  list_type: ListType;
-  since: Date;
-  origin: Origin;
-}
+export type OptOutRow = Pick<ConsentStateEntity, 'identity' | 'list_type' | 'since' | 'origin'>;
 
 export interface StoredState extends CurrentState {
   origin: Origin;
 }
 
-export interface NewState {
-  opted_out: boolean;
-  since: Date;
-  last_event_time: Date;
-  origin: Origin;
-}
+export type NewState = Pick<
+  ConsentStateEntity,
+  'opted_out' | 'since' | 'last_event_time' | 'origin'
+>;
 
 /**
  * Consent lists. Reads on the send-check hot path go straight to the pg pool as named
@@ -145,16 +139,7 @@ export class ConsentRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
        ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
        RETURNING 1`,
-      [
-        k.projectId,
-        k.appId,
-        k.identity,
-        k.listType,
-        s.opted_out,
-        s.since,
-        s.last_event_time,
-        s.origin,
-      ],
+      stateParams(k, s),
     );
     return rows.length === 1;
   }
@@ -164,18 +149,23 @@ export class ConsentRepository {
       `UPDATE consent_state
           SET opted_out = $5, since = $6, last_event_time = $7, origin = $8, updated_at = now()
         WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
-      [
-        k.projectId,
-        k.appId,
-        k.identity,
-        k.listType,
-        s.opted_out,
-        s.since,
-        s.last_event_time,
-        s.origin,
-      ],
+      stateParams(k, s),
     );
   }
+}
+
+/** $1..$8 of the statements that write a state: the key, then the state. */
+function stateParams(k: StateKey, s: NewState): unknown[] {
+  return [
+    k.projectId,
+    k.appId,
+    k.identity,
+    k.listType,
+    s.opted_out,
+    s.since,
+    s.last_event_time,
+    s.origin,
+  ];
 }
 
 const ARRAY_LITERALS = new Map<readonly ListType[], string>();

@@ -5,8 +5,10 @@ import { ApiError, FieldViolation } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
-import { CallbackEmitter } from '../callbacks/callback-emitter.js';
+import { consentChangeRecord } from '../audit/audit-records.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { SettingsService } from '../settings/settings.service.js';
+import { ConsentEvents } from './consent-events.js';
 import { ConsentRepository, StateKey } from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
@@ -21,8 +23,7 @@ import {
   Operation,
 } from './domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
-import { encodePageToken } from './domain/page-token.js';
-import { readPageToken } from '../common/page-token-param.js';
+import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { isTooFarAhead } from './domain/event-time.js';
 import { planChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';
@@ -66,6 +67,16 @@ export interface ChangeResult {
 
 export type { CheckResult } from './domain/check-answer.js';
 
+/** Normalises one identity of a request or throws a 400 naming `field`. */
+export function normalizeIdentityField(raw: unknown, field: string): string {
+  try {
+    return normalizeIdentity(raw);
+  } catch (e) {
+    if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
+    throw e;
+  }
+}
+
 const MAX_EVIDENCE_BYTES = 16 * 1024;
 
 /** Orchestrates consent changes (with their audit records) and send checks. */
@@ -81,17 +92,12 @@ export class ConsentService {
     private readonly audit: AuditRepository,
     private readonly settings: SettingsService,
     private readonly strategies: ModeStrategies,
-    private readonly callbacks: CallbackEmitter,
+    private readonly events: ConsentEvents,
   ) {}
 
   /** Normalises one identity or throws a 400 naming `field`. */
   normalize(raw: unknown, field: string): string {
-    try {
-      return normalizeIdentity(raw);
-    } catch (e) {
-      if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
-      throw e;
-    }
+    return normalizeIdentityField(raw, field);
   }
 
   /**
@@ -179,30 +185,15 @@ export class ConsentService {
           throw new Error('consent_state row kept changing under an insert');
         }
       }
-      const record = await this.audit.append(tx, {
-        kind: AuditRecordKind.CONSENT_CHANGE,
-        projectId: key.projectId,
-        appId: key.appId,
-        identity: key.identity,
-        listType: key.listType,
-        origin: ctx.origin,
-        operation: plan.operation,
-        outcome: plan.outcome,
-        actor: ctx.actor,
-        reason: c.reason ?? null,
-        evidence: c.evidence ?? null,
-        batchId: ctx.batchId ?? null,
-        eventTime: plan.eventTime,
-        claimedEventTime: plan.claimedEventTime,
-      });
+      const record = await this.audit.append(tx, consentChangeRecord(ctx, c, plan));
       if (plan.outcome === Outcome.APPLIED) {
-        // OPT_IN / OPT_OUT callbacks, queued in this transaction: whatever the origin and mode.
-        await this.callbacks.emit(tx, ctx.app, {
+        // In this transaction, whatever the origin and mode (callbacks subscribe).
+        await this.events.publish(tx, ctx.app, {
           trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
           identity: c.identity,
           listType: c.listType,
           origin: ctx.origin,
-          auditRecordId: String(record.id),
+          auditRecordId: record.id,
           eventTime: plan.eventTime,
           channel: ctx.channel ?? null,
           contactId: ctx.contactId ?? null,

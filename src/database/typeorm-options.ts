@@ -3,22 +3,23 @@ import type { AppConfig } from '../config/app-config.js';
 import { AppSettingsEntity } from '../settings/app-settings.entity.js';
 import { ConsentStateEntity } from '../consent/consent-state.entity.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
-import { ApiKeyEntity, ServiceSecretEntity } from '../auth/api-key.entity.js';
+import { ApiKeyEntity } from '../auth/api-key.entity.js';
+import { ServiceSecretEntity } from '../auth/service-secret.entity.js';
 import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-schema.js';
 import { WebhooksKeywordsOutbox1763900000000 } from './migrations/1763900000000-webhooks-keywords-outbox.js';
-import { WebhookDeliveryEntity, WebhookNonceEntity } from '../webhooks/webhook.entities.js';
+import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity.js';
+import { WebhookNonceEntity } from '../webhooks/webhook-nonce.entity.js';
 import { CustomKeywordEntity } from '../keywords/custom-keyword.entity.js';
 import { JobEntity } from '../jobs/job.entity.js';
 import { CallbacksSendGate1764000000000 } from './migrations/1764000000000-callbacks-send-gate.js';
-import {
-  CallbackDeliveryEntity,
-  CallbackSubscriptionEntity,
-} from '../callbacks/callback.entities.js';
+import { CallbackDeliveryEntity } from '../callbacks/callback-delivery.entity.js';
+import { CallbackSubscriptionEntity } from '../callbacks/callback-subscription.entity.js';
 import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-trail-events.js';
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
 import { JobsInDoubtRetention1764400000000 } from './migrations/1764400000000-jobs-in-doubt-retention.js';
-import { ContactIdentityEntity, SendAttemptEntity } from '../send-gate/send-gate.entities.js';
+import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
+import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
 
 export const ENTITIES = [

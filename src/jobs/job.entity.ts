@@ -1,4 +1,5 @@
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
 
 export enum JobStatus {
   PENDING = 'PENDING',
@@ -17,18 +18,12 @@ export enum JobStatus {
 @Index('outbox_jobs_ordering_idx', ['ordering_key', 'id'], { where: `status = 'PENDING'` })
 @Index('outbox_jobs_finished_idx', ['finished_at'], { where: `status <> 'PENDING'` })
 @Check('outbox_jobs_status_check', `status IN ('PENDING', 'SENT', 'FAILED', 'IN_DOUBT')`)
-export class JobEntity {
+export class JobEntity extends AppScopedRow {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
   @Column({ type: 'varchar', length: 32 })
   kind: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  app_id: string;
 
   @Column({ type: 'jsonb' })
   payload: unknown;

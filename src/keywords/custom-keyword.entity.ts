@@ -1,19 +1,14 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
 import { ListType } from '../consent/domain/consent-types.js';
 import { KeywordAction } from './domain/keyword-types.js';
 
 @Entity({ name: 'custom_keywords' })
 @Index('custom_keywords_app_idx', ['project_id', 'app_id'])
 @Check('custom_keywords_action_check', `action IN ('OPT_OUT', 'OPT_IN', 'HELP')`)
-export class CustomKeywordEntity {
+export class CustomKeywordEntity extends AppScopedRow {
   @PrimaryColumn({ type: 'varchar', length: 26 })
   id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  app_id: string;
 
   @Column({ type: 'varchar', length: 100 })
   phrase: string;

@@ -21,13 +21,13 @@ import {
   ListKeywordsQueryDto,
   MAX_CUSTOM_KEYWORDS,
 } from './dto/keywords.dto.js';
-import { KeywordService } from './keyword.service.js';
+import { KeywordsService } from './keywords.service.js';
 
 /** An app's opt-out / opt-in / help keywords: the defaults, its own, and a dry run. */
 @ApiTags('Keywords')
 @Controller('v1/projects/:project_id/apps/:app_id')
 export class KeywordsController {
-  constructor(private readonly keywords: KeywordService) {}
+  constructor(private readonly keywords: KeywordsService) {}
 
   @Get('keywords')
   @RequireScope(Scope.READ)

@@ -2,17 +2,17 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SettingsModule } from '../settings/settings.module.js';
 import { CustomKeywordEntity } from './custom-keyword.entity.js';
-import { KeywordService } from './keyword.service.js';
+import { KeywordsService } from './keywords.service.js';
 import { KeywordsController } from './keywords.controller.js';
 
 /**
- * Keywords: the app's custom keywords (CRUD), a dry run, and KeywordService, which the webhook
+ * Keywords: the app's custom keywords (CRUD), a dry run, and KeywordsService, which the webhook
  * intake uses to decide what an inbound text means.
  */
 @Module({
   imports: [TypeOrmModule.forFeature([CustomKeywordEntity]), SettingsModule],
   controllers: [KeywordsController],
-  providers: [KeywordService],
-  exports: [KeywordService],
+  providers: [KeywordsService],
+  exports: [KeywordsService],
 })
 export class KeywordsModule {}

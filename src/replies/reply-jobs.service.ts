@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { encodePageToken } from '../consent/domain/page-token.js';
-import { readPageToken } from '../common/page-token-param.js';
-import type { AppRef } from '../settings/settings.service.js';
+import { encodePageToken, readPageToken } from '../kernel/page-token.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import { JobStatus } from '../jobs/job.entity.js';
 import { ReplyJobRow, ReplyQueue } from './reply-queue.js';
 import type { ReplyJobDto } from './dto/reply-jobs.dto.js';

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { CallbacksModule } from '../callbacks/callbacks.module.js';
+import { ContactsModule } from '../contacts/contacts.module.js';
 import { ConsentModule } from '../consent/consent.module.js';
 import { SinchModule } from '../sinch/sinch.module.js';
 import { SendGateController } from './send-gate.controller.js';
@@ -8,11 +9,11 @@ import { SendGateService } from './send-gate.service.js';
 
 /**
  * The send gate: POST /v1/projects/{project_id}/messages:send, Sinch-compatible, checked against
- * the consent lists before it is forwarded to Sinch. Webhooks feed its contact_identities through
- * recordContactIdentity (send-gate.repository.ts).
+ * the consent lists before it is forwarded to Sinch. A send by contact_id is checked against the
+ * contact's identities in contacts/ (which webhooks record).
  */
 @Module({
-  imports: [ConsentModule, SinchModule, CallbacksModule],
+  imports: [ConsentModule, SinchModule, CallbacksModule, ContactsModule],
   controllers: [SendGateController],
   providers: [SendGateService, SendGateRepository],
 })

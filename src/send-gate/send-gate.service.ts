@@ -5,9 +5,10 @@ import { ApiError, ErrorDetail } from '../common/api-error.js';
 import { hashForLog } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
 import { CallbackEmitter } from '../callbacks/callback-emitter.js';
+import { ContactsRepository } from '../contacts/contacts.repository.js';
 import { ConsentService } from '../consent/consent.service.js';
 import { ConsentMode, Decision, ListType } from '../consent/domain/consent-types.js';
-import type { AppRef } from '../settings/settings.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import { SinchClient } from '../sinch/sinch-client.js';
 import { SINCH_CLIENT } from '../sinch/sinch.module.js';
 import type { RecipientIdentity, SendMessageRequestDto } from './dto/send-message.dto.js';
@@ -50,6 +51,7 @@ export class SendGateService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly consents: ConsentService,
     private readonly repo: SendGateRepository,
+    private readonly contacts: ContactsRepository,
     private readonly callbacks: CallbackEmitter,
     @Inject(SINCH_CLIENT) private readonly sinch: SinchClient | null,
     private readonly config: AppConfig,
@@ -64,7 +66,7 @@ export class SendGateService {
     const app: AppRef = { projectId, appId: req.app_id };
     const targets = dedupe(
       req.contactId !== null
-        ? await this.repo.contactIdentities(app, req.contactId)
+        ? await this.contacts.identitiesOf(app, req.contactId)
         : req.identities,
     );
 

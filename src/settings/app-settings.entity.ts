@@ -1,4 +1,5 @@
-import { Check, Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, UpdateDateColumn } from 'typeorm';
+import { AppKeyedRow } from '../kernel/app-scoped-row.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
 import { MatchingProfile } from '../keywords/domain/keyword-types.js';
 
@@ -7,13 +8,7 @@ export type ReplyOverrides = Record<string, Partial<Record<'OPT_OUT' | 'OPT_IN' 
 @Entity({ name: 'app_settings' })
 @Check('app_settings_mode_check', `mode IN ('PRIMARY', 'SECONDARY')`)
 @Check('app_settings_matching_profile_check', `matching_profile IN ('SINCH_EXACT', 'US_FCC')`)
-export class AppSettingsEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  app_id: string;
-
+export class AppSettingsEntity extends AppKeyedRow {
   @Column({ type: 'varchar', length: 16 })
   mode: ConsentMode;
 

@@ -7,16 +7,12 @@ import { ConsentMode } from '../consent/domain/consent-types.js';
 import { ApiError } from '../common/api-error.js';
 import type { ReplyOverrides } from '../keywords/domain/default-keywords.js';
 import { MatchingProfile } from '../keywords/domain/keyword-types.js';
+import type { AppRef } from '../kernel/app-ref.js';
 import { AppSettingsEntity } from './app-settings.entity.js';
 import {
   ConsentSettingsResponseDto,
   PutConsentSettingsRequestDto,
 } from './dto/consent-settings.dto.js';
-
-export interface AppRef {
-  projectId: string;
-  appId: string;
-}
 
 /** What the hot paths read of an app's settings (defaults for an app with none stored). */
 export interface CachedSettings {

@@ -17,8 +17,14 @@ import { Scope } from '../auth/api-key.entity.js';
 import { Public, RequireScope } from '../auth/auth.decorators.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
 import { ConsentService } from '../consent/consent.service.js';
+import {
+  NONCE_HEADER,
+  SIGNATURE_HEADER,
+  signatureHeadersOf,
+  TIMESTAMP_HEADER,
+} from '../kernel/sinch-signature.js';
 import { IdentityParams } from '../consent/dto/sinch-consents.dto.js';
-import { WebhookRepository } from './webhook.repository.js';
+import { WebhooksRepository } from './webhooks.repository.js';
 import { WebhooksService } from './webhooks.service.js';
 
 class WebhookAckDto {
@@ -68,18 +74,12 @@ class WebhookEventListDto {
   webhook_events: WebhookEventDto[];
 }
 
-const SIGNATURE_HEADERS = [
-  'x-sinch-webhook-signature',
-  'x-sinch-webhook-signature-nonce',
-  'x-sinch-webhook-signature-timestamp',
-];
-
 @ApiTags('Sinch webhooks')
 @Controller()
 export class WebhooksController {
   constructor(
     private readonly webhooks: WebhooksService,
-    private readonly repo: WebhookRepository,
+    private readonly repo: WebhooksRepository,
     private readonly consents: ConsentService,
   ) {}
 
@@ -91,9 +91,9 @@ export class WebhooksController {
     description:
       'The app is the payload\'s app_id + project_id and must have consent settings. With webhook_secrets set, the three x-sinch-webhook-signature headers are required: base64 HMAC-SHA256 over rawBody + "." + nonce + "." + timestamp, timestamp within WEBHOOK_TIMESTAMP_WINDOW_S, nonce never seen before. A delivery (message id, request id, or delivery report message id + status) is processed once; repeats answer 200 DUPLICATE. 200 only after everything is committed; 503 when the database is down, so that Sinch retries.',
   })
-  @ApiHeader({ name: SIGNATURE_HEADERS[0]!, required: false })
-  @ApiHeader({ name: SIGNATURE_HEADERS[1]!, required: false })
-  @ApiHeader({ name: SIGNATURE_HEADERS[2]!, required: false })
+  @ApiHeader({ name: SIGNATURE_HEADER, required: false })
+  @ApiHeader({ name: NONCE_HEADER, required: false })
+  @ApiHeader({ name: TIMESTAMP_HEADER, required: false })
   @ApiBody({
     description:
       'A Sinch callback: app_id, project_id, accepted_time, event_time and one payload key',
@@ -109,11 +109,7 @@ export class WebhooksController {
     @Body() body: unknown,
     @Headers() headers: Record<string, string | undefined>,
   ): Promise<WebhookAckDto> {
-    return this.webhooks.handle(body, req.rawBody ?? Buffer.alloc(0), {
-      signature: headers[SIGNATURE_HEADERS[0]!],
-      nonce: headers[SIGNATURE_HEADERS[1]!],
-      timestamp: headers[SIGNATURE_HEADERS[2]!],
-    });
+    return this.webhooks.handle(body, req.rawBody ?? Buffer.alloc(0), signatureHeadersOf(headers));
   }
 
   @Get('v1/projects/:project_id/apps/:app_id/identities/:identity/webhook-events')

@@ -1,33 +1,22 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/api-error.js';
 import { hashForLog } from '../common/log-safe.js';
-import { ConsentService } from '../consent/consent.service.js';
-import { AuditRepository } from '../audit/audit.repository.js';
-import {
-  AuditRecordKind,
-  ChangeAction,
-  ListType,
-  Origin,
-} from '../consent/domain/consent-types.js';
-import { InvalidIdentityError, normalizeIdentity } from '../consent/domain/identity.js';
-import { KeywordService } from '../keywords/keyword.service.js';
-import { KeywordAction } from '../keywords/domain/keyword-types.js';
+import { ContactsRepository } from '../contacts/contacts.repository.js';
+import { normalizeIdentityField } from '../consent/consent.service.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { NONCE_HEADER, SignatureHeaders, verifySignature } from '../kernel/sinch-signature.js';
 import { Metrics } from '../metrics/metrics.js';
-import { ReplyQueue } from '../replies/reply-queue.js';
-import { AppRef, SettingsService } from '../settings/settings.service.js';
-import { recordContactIdentity } from '../send-gate/send-gate.repository.js';
-import {
-  MalformedEventError,
-  parseSinchEvent,
-  REFUSAL_REASONS,
-  SinchEvent,
-} from './domain/sinch-event.js';
-import { SignatureHeaders, verifySignature } from './domain/signature.js';
-import { WebhookRepository } from './webhook.repository.js';
+import { SettingsService } from '../settings/settings.service.js';
+import { deliveryKeyOf, HandledEvent } from './domain/delivery-key.js';
+import { MalformedEventError, parseSinchEvent, SinchEvent } from './domain/sinch-event.js';
+import { DeliveryReportHandler } from './triggers/delivery-report.handler.js';
+import { InboundMessageHandler } from './triggers/inbound-message.handler.js';
+import { OptNotificationHandler } from './triggers/opt-notification.handler.js';
+import { TriggerHandler, TriggerHandlers } from './triggers/trigger-handler.js';
+import { WebhooksRepository } from './webhooks.repository.js';
 
 export interface WebhookResult {
   status: 'PROCESSED' | 'DUPLICATE' | 'IGNORED';
@@ -37,31 +26,39 @@ export interface WebhookResult {
 
 /** What process() found, with what the metrics need beyond the answer to Sinch. */
 interface ProcessResult extends WebhookResult {
-  /** The reason code of a delivery report recorded as RECIPIENT_REFUSED. */
   refusalReason?: string;
 }
 
 /**
- * Sinch webhook intake: verify, deduplicate, apply. The consent change, its audit record, the
- * delivery record and the pending reply are committed in one transaction before we answer 200;
- * any failure rolls all of it back and answers an error, so Sinch retries.
+ * Sinch webhook intake: verify, deduplicate, hand the event to its trigger's handler (triggers/).
+ * The consent change, its audit record, the delivery record and the pending reply are committed
+ * in one transaction before we answer 200; any failure rolls all of it back and answers an
+ * error, so Sinch retries.
  */
 @Injectable()
 export class WebhooksService {
   private readonly logger = new Logger('Webhooks');
   private deliveriesSincePurge = 0;
+  private readonly handlers: TriggerHandlers;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly repo: WebhookRepository,
+    private readonly repo: WebhooksRepository,
     private readonly settings: SettingsService,
-    private readonly consents: ConsentService,
-    private readonly keywords: KeywordService,
-    private readonly replies: ReplyQueue,
-    private readonly audit: AuditRepository,
+    private readonly contacts: ContactsRepository,
     private readonly metrics: Metrics,
     private readonly config: AppConfig,
-  ) {}
+    inbound: InboundMessageHandler,
+    optNotifications: OptNotificationHandler,
+    deliveryReports: DeliveryReportHandler,
+  ) {
+    this.handlers = {
+      MESSAGE_INBOUND: inbound,
+      OPT_IN: optNotifications,
+      OPT_OUT: optNotifications,
+      MESSAGE_DELIVERY: deliveryReports,
+    };
+  }
 
   async handle(body: unknown, rawBody: Buffer, headers: SignatureHeaders): Promise<WebhookResult> {
     let event: SinchEvent;
@@ -104,11 +101,9 @@ export class WebhooksService {
       nonce = verdict.nonce;
     }
 
-    // Keyword evaluation reads only cached rules and settings: do it before the transaction.
-    const evaluation =
-      event.trigger === 'MESSAGE_INBOUND' && event.text !== null
-        ? await this.keywords.evaluate(app, event.text)
-        : null;
+    // What the trigger's handler does before the transaction (reads of cached configuration).
+    const prepared =
+      event.trigger === 'OTHER' ? undefined : await this.handlerFor(event).prepare?.(app, event);
 
     const { refusalReason, ...result } = await this.dataSource.transaction(async (tx) => {
       if (nonce !== null && !(await this.repo.rememberNonce(tx, nonce))) {
@@ -118,7 +113,7 @@ export class WebhooksService {
           'Sinch-HMAC',
         );
       }
-      return this.process(tx, app, event, evaluation);
+      return this.process(tx, app, event, prepared);
     });
     this.metrics.webhookDeliveries.inc({ trigger: result.trigger, outcome: result.outcome });
     if (refusalReason) this.metrics.recipientRefusals.inc({ reason: refusalReason });
@@ -130,20 +125,17 @@ export class WebhooksService {
     tx: EntityManager,
     app: AppRef,
     event: SinchEvent,
-    evaluation: Awaited<ReturnType<KeywordService['evaluate']>>,
+    prepared: unknown,
   ): Promise<ProcessResult> {
     if (event.trigger === 'OTHER') {
       return { status: 'IGNORED', trigger: event.name, outcome: 'IGNORED_TRIGGER' };
     }
     const identity = this.identityOf(event);
-    const deliveryKey = fitDeliveryKey(
-      event.trigger === 'MESSAGE_INBOUND'
-        ? `inbound:${event.messageId}`
-        : event.trigger === 'MESSAGE_DELIVERY'
-          ? `delivery:${event.messageId}:${event.status}`
-          : `${event.trigger.toLowerCase()}:${event.requestId ?? `${event.channel}:${identity}:${event.status}:${event.eventTime.toISOString()}`}`,
-    );
-    const key = { projectId: app.projectId, appId: app.appId, deliveryKey };
+    const key = {
+      projectId: app.projectId,
+      appId: app.appId,
+      deliveryKey: deliveryKeyOf(event, identity),
+    };
     const claimed = await this.repo.claimDelivery(tx, {
       ...key,
       trigger: event.trigger,
@@ -153,167 +145,19 @@ export class WebhooksService {
     if (!claimed) return { status: 'DUPLICATE', trigger: event.trigger, outcome: 'DUPLICATE' };
 
     // The send gate checks sends by contact_id against the identities seen for the contact.
-    if (
-      (event.trigger === 'MESSAGE_INBOUND' ||
-        event.trigger === 'OPT_IN' ||
-        event.trigger === 'OPT_OUT') &&
-      event.contactId &&
-      identity
-    ) {
-      await recordContactIdentity(tx, {
-        projectId: app.projectId,
-        appId: app.appId,
+    if ('contactId' in event && event.contactId && identity) {
+      await this.contacts.record(tx, app, {
         contactId: event.contactId,
         channel: event.channel,
         identity,
       });
     }
 
-    let outcome: string;
-    let refusalReason: string | undefined;
-    let details: Record<string, unknown> = {};
-    switch (event.trigger) {
-      case 'MESSAGE_INBOUND': {
-        if (event.text === null) {
-          outcome = 'NOT_TEXT';
-          break;
-        }
-        if (!evaluation) {
-          outcome = 'NO_KEYWORD';
-          break;
-        }
-        const rule = evaluation.match.rule;
-        details = {
-          keyword: rule.phrase,
-          action: rule.action,
-          list_type: rule.list_type,
-          language: rule.language,
-          profile: evaluation.profile,
-          fcc_revocation: evaluation.match.fcc_revocation,
-        };
-        if (rule.action !== KeywordAction.HELP && rule.list_type && identity) {
-          const [change] = await this.consents.applyChanges(
-            {
-              app,
-              origin: Origin.ORIGIN_MO,
-              actor: `sinch:${event.channel}`,
-              channel: event.channel,
-              contactId: event.contactId,
-            },
-            [
-              {
-                identity,
-                listType: rule.list_type,
-                action:
-                  rule.action === KeywordAction.OPT_OUT
-                    ? ChangeAction.OPT_OUT
-                    : ChangeAction.OPT_IN,
-                eventTime: event.eventTime,
-                reason: `keyword "${rule.phrase}" (${rule.language})`,
-                evidence: {
-                  trigger: 'MESSAGE_INBOUND',
-                  message_id: event.messageId,
-                  channel: event.channel,
-                  ...details,
-                },
-              },
-            ],
-            tx,
-          );
-          details.outcome = change!.outcome;
-          details.audit_record_id = change!.auditRecordId;
-        }
-        outcome = `KEYWORD_${rule.action}`;
-        if (evaluation.auto_reply && identity) {
-          details.reply_job_id = await this.replies.enqueue(tx, {
-            projectId: app.projectId,
-            appId: app.appId,
-            payload: {
-              channel: event.channel,
-              identity: event.identity,
-              normalized_identity: identity,
-              list_type: rule.list_type ?? null,
-              text: evaluation.reply,
-              inbound_message_id: event.messageId,
-              action: rule.action,
-              language: rule.language,
-            },
-          });
-        }
-        break;
-      }
-      case 'OPT_IN':
-      case 'OPT_OUT': {
-        const succeeded = event.status === `${event.trigger}_SUCCEEDED`;
-        details = { status: event.status, channel: event.channel };
-        if (!succeeded || !identity) {
-          outcome = 'STATUS_NOT_SUCCEEDED';
-          break;
-        }
-        const [change] = await this.consents.applyChanges(
-          {
-            app,
-            origin: Origin.ORIGIN_MO,
-            actor: `sinch:${event.channel}`,
-            channel: event.channel,
-            contactId: event.contactId,
-          },
-          [
-            {
-              identity,
-              listType: ListType.OPT_OUT_ALL,
-              action: event.trigger === 'OPT_OUT' ? ChangeAction.OPT_OUT : ChangeAction.OPT_IN,
-              eventTime: event.eventTime,
-              reason: `Sinch ${event.trigger} notification`,
-              evidence: { trigger: event.trigger, notification: event.notification },
-            },
-          ],
-          tx,
-        );
-        details.outcome = change!.outcome;
-        details.audit_record_id = change!.auditRecordId;
-        outcome = event.trigger === 'OPT_OUT' ? 'OPTED_OUT' : 'OPTED_IN';
-        break;
-      }
-      case 'MESSAGE_DELIVERY': {
-        details = { status: event.status, reason_code: event.reasonCode, channel: event.channel };
-        if (!(
-          event.status === 'FAILED' &&
-          event.reasonCode &&
-          REFUSAL_REASONS.has(event.reasonCode)
-        )) {
-          outcome = 'RECORDED';
-          break;
-        }
-        outcome = 'RECIPIENT_REFUSED';
-        refusalReason = event.reasonCode;
-        // Proof that the recipient refused, next to the consent changes; consent is unchanged.
-        if (identity) {
-          const record = await this.audit.append(tx, {
-            kind: AuditRecordKind.DELIVERY_REFUSED,
-            projectId: app.projectId,
-            appId: app.appId,
-            identity,
-            listType: null,
-            origin: Origin.ORIGIN_MO,
-            operation: null,
-            outcome: null,
-            actor: event.channel ? `sinch:${event.channel}` : 'sinch',
-            reason: `delivery report FAILED: ${event.reasonCode}`,
-            evidence: {
-              message_id: event.messageId,
-              status: event.status,
-              reason_code: event.reasonCode,
-              channel: event.channel,
-            },
-            batchId: null,
-            eventTime: event.eventTime,
-          });
-          details.audit_record_id = record.id;
-        }
-        break;
-      }
-    }
+    const { outcome, details, refusalReason } = await this.handlerFor(event).apply(
+      tx,
+      { app, event, identity },
+      prepared,
+    );
     await this.repo.recordOutcome(tx, key, outcome, details);
     if (identity) {
       this.logger.debug(
@@ -323,17 +167,14 @@ export class WebhooksService {
     return { status: 'PROCESSED', trigger: event.trigger, outcome, refusalReason };
   }
 
-  private identityOf(event: SinchEvent): string | null {
-    if (event.trigger === 'OTHER') return null;
-    const raw = event.identity;
-    if (raw === null) return null;
-    try {
-      return normalizeIdentity(raw);
-    } catch (e) {
-      if (e instanceof InvalidIdentityError)
-        throw ApiError.field('identity', `identity ${e.message}`);
-      throw e;
-    }
+  /** The handler of the event's trigger (the map is typed by trigger; TS cannot follow it). */
+  private handlerFor<E extends HandledEvent>(event: E): TriggerHandler<E, unknown> {
+    return this.handlers[event.trigger] as TriggerHandler<E, unknown>;
+  }
+
+  /** The event's identity, normalised; a 400 when it is not an identity. */
+  private identityOf(event: HandledEvent): string | null {
+    return event.identity === null ? null : normalizeIdentityField(event.identity, 'identity');
   }
 
   /** Every 500 deliveries, drop nonces that can no longer pass the timestamp check. */
@@ -348,18 +189,3 @@ export class WebhooksService {
 
 /** webhook_nonces.nonce is varchar(200). */
 const MAX_NONCE_CHARS = 200;
-const NONCE_HEADER = 'x-sinch-webhook-signature-nonce';
-
-/** webhook_deliveries.delivery_key is varchar(300). */
-const MAX_DELIVERY_KEY_CHARS = 300;
-
-/**
- * The delivery key as derived, or, when it is longer than the column (a notification without
- * request_id for a long identity), its trigger prefix and a SHA-256 of it: still one key per
- * delivery. Ids are bounded by parseSinchEvent, so only that composite key can grow so long.
- */
-function fitDeliveryKey(key: string): string {
-  if (key.length <= MAX_DELIVERY_KEY_CHARS) return key;
-  const prefix = key.slice(0, key.indexOf(':') + 1);
-  return `${prefix}sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
-}

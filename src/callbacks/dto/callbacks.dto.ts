@@ -15,7 +15,7 @@ import {
 } from 'class-validator';
 import { AppParams } from '../../common/params.dto.js';
 import { MAX_TARGET_URL_LENGTH, targetUrlProblem } from '../callback-payload.js';
-import { CallbackTrigger } from '../callback.entities.js';
+import { CallbackTrigger } from '../callback-events.js';
 
 /** A callback subscription id, and an event id: ULIDs (Crockford base32, upper case). */
 export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -1,8 +1,18 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+// Sinch's webhook signing scheme, both ways: verifying the webhooks Sinch sends us (webhooks/)
+// and signing the callbacks we send (callbacks/), so that the official SDK's
+// validateWebhookSignature accepts them.
+
+/** The header names of the scheme (lower case, as Fastify presents them). */
+export const SIGNATURE_HEADER = 'x-sinch-webhook-signature';
+export const NONCE_HEADER = 'x-sinch-webhook-signature-nonce';
+export const TIMESTAMP_HEADER = 'x-sinch-webhook-signature-timestamp';
+export const ALGORITHM_HEADER = 'x-sinch-webhook-signature-algorithm';
 
 /**
- * Sinch webhook signatures: base64(HMAC-SHA256(secret, rawBody + "." + nonce + "." + timestamp)),
- * computed on the exact raw bytes of the body, with the secret's UTF-8 bytes as the key.
+ * base64(HMAC-SHA256(secret, rawBody + "." + nonce + "." + timestamp)), computed on the exact raw
+ * bytes of the body, with the secret's UTF-8 bytes as the key.
  */
 export function computeSignature(
   secret: string,
@@ -54,4 +64,29 @@ export function verifySignature(
     if (given.length === expected.length && timingSafeEqual(given, expected)) match = true;
   }
   return match ? { ok: true, nonce } : { ok: false, reason: 'BAD_SIGNATURE' };
+}
+
+/** The signature headers of one outgoing body: a fresh nonce and timestamp, signed with the secret. */
+export function signatureHeadersFor(
+  secret: string,
+  body: string,
+  nowMs: number = Date.now(),
+  nonce: string = randomBytes(18).toString('base64url'),
+): Record<string, string> {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  return {
+    [SIGNATURE_HEADER]: computeSignature(secret, body, nonce, timestamp),
+    [NONCE_HEADER]: nonce,
+    [TIMESTAMP_HEADER]: timestamp,
+    [ALGORITHM_HEADER]: 'HmacSHA256',
+  };
+}
+
+/** The signature headers of an incoming request, as verifySignature takes them. */
+export function signatureHeadersOf(headers: Record<string, string | undefined>): SignatureHeaders {
+  return {
+    signature: headers[SIGNATURE_HEADER],
+    nonce: headers[NONCE_HEADER],
+    timestamp: headers[TIMESTAMP_HEADER],
+  };
 }

@@ -5,7 +5,8 @@ import { ApiError } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import type { ListType } from '../consent/domain/consent-types.js';
-import { AppRef, CachedSettings, SettingsService } from '../settings/settings.service.js';
+import { AppRef, appPath } from '../kernel/app-ref.js';
+import { CachedSettings, SettingsService } from '../settings/settings.service.js';
 import { CustomKeywordEntity } from './custom-keyword.entity.js';
 import { buildRuleSet, validateCustomKeyword } from './domain/custom-keywords.js';
 import { DEFAULT_KEYWORDS, replyFor } from './domain/default-keywords.js';
@@ -59,8 +60,8 @@ const KEYWORD_LOCK_CLASS = 0x4b57; // "KW"
  * the app's keywords change; the keyword settings come from SettingsService (cached there).
  */
 @Injectable()
-export class KeywordService {
-  private readonly logger = new Logger('KeywordService');
+export class KeywordsService {
+  private readonly logger = new Logger('KeywordsService');
   private readonly matchers: ConfigNamespace<KeywordMatcher>;
 
   constructor(
@@ -125,7 +126,7 @@ export class KeywordService {
     const row = await this.cache.write(appScope(app), async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [
         KEYWORD_LOCK_CLASS,
-        lockKey(app),
+        appPath(app),
       ]);
       const repo = tx.getRepository(CustomKeywordEntity);
       const existing = await repo.find({
@@ -204,11 +205,6 @@ function evaluateWith(
     auto_reply: settings.auto_reply,
     profile: settings.profile,
   };
-}
-
-/** project_id and app_id cannot contain "/" (RESOURCE_ID_PATTERN), so this is unambiguous. */
-function lockKey(app: AppRef): string {
-  return `${app.projectId}/${app.appId}`;
 }
 
 function toRule(row: CustomKeywordEntity): KeywordRule {

@@ -1,39 +1,12 @@
-import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-
-/** Channel identities seen for a Sinch contact (from webhooks), to check sends by contact_id. */
-@Entity({ name: 'contact_identities' })
-export class ContactIdentityEntity {
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  app_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  contact_id: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 32 })
-  channel: string;
-
-  @PrimaryColumn({ type: 'varchar', length: 256 })
-  identity: string;
-
-  @Column({ type: 'timestamptz', default: () => 'now()' })
-  last_seen_at: Date;
-}
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
 
 /** Append-only record of sends the gate blocked or forwarded to opted-out identities. */
 @Entity({ name: 'send_attempts' })
 @Index('send_attempts_identity_idx', ['project_id', 'app_id', 'identity', 'id'])
-export class SendAttemptEntity {
+export class SendAttemptEntity extends AppScopedRow {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  project_id: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  app_id: string;
 
   @Column({ type: 'varchar', length: 256 })
   identity: string;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import type { WebhookDeliveryEntity } from './webhook-delivery.entity.js';
 
 export interface NewDelivery {
   projectId: string;
@@ -13,7 +14,7 @@ export interface NewDelivery {
 
 /** Nonces (replay protection) and processed deliveries (idempotency), shared by all instances. */
 @Injectable()
-export class WebhookRepository {
+export class WebhooksRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** Records a nonce; false when it was already seen (a replay). */
@@ -68,14 +69,12 @@ export class WebhookRepository {
         ORDER BY received_at DESC, delivery_key LIMIT $4`,
       [projectId, appId, identity, limit],
     ) as Promise<
-      {
-        delivery_key: string;
-        trigger: string;
-        outcome: string;
+      (Pick<
+        WebhookDeliveryEntity,
+        'delivery_key' | 'trigger' | 'outcome' | 'event_time' | 'received_at'
+      > & {
         details: Record<string, unknown> | null;
-        event_time: Date;
-        received_at: Date;
-      }[]
+      })[]
     >;
   }
 }

@@ -24,7 +24,7 @@ import type { Principal } from './principal.js';
 @ApiTags('API keys')
 @RequireScope(Scope.ADMIN)
 @Controller('v1/api-keys')
-export class ApiKeysController {
+export class ApiKeyController {
   constructor(private readonly keys: ApiKeyService) {}
 
   @Post()

@@ -2,26 +2,16 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { PG_POOL } from '../database/database.module.js';
-import type { AppRef } from '../settings/settings.service.js';
-import { CallbackTrigger } from './callback.entities.js';
+import { AppRef, appPath } from '../kernel/app-ref.js';
+import type { CallbackDeliveryEntity } from './callback-delivery.entity.js';
+import type { CallbackSubscriptionEntity } from './callback-subscription.entity.js';
+import { CallbackTrigger } from './callback-events.js';
 
-/** A subscription as the API and the worker see it. */
-export interface SubscriptionRow {
-  id: string;
-  project_id: string;
-  app_id: string;
-  target_url: string;
-  secret: string;
-  triggers: CallbackTrigger[];
-  created_at: Date;
-  updated_at: Date;
-}
+/** A subscription as the API and the worker see it: the whole row. */
+export type SubscriptionRow = CallbackSubscriptionEntity;
 
 /** What emit needs of a subscription (cached per app; no URL, no secret). */
-export interface SubscriptionTriggers {
-  id: string;
-  triggers: CallbackTrigger[];
-}
+export type SubscriptionTriggers = Pick<CallbackSubscriptionEntity, 'id' | 'triggers'>;
 
 export type DeliveryOutcome = 'SUCCEEDED' | 'RETRYING' | 'GAVE_UP';
 
@@ -37,19 +27,8 @@ export interface NewDelivery {
   durationMs: number;
 }
 
-export interface DeliveryRow {
-  id: string;
-  subscription_id: string;
-  job_id: string;
-  event_id: string;
-  trigger: string;
-  attempt: number;
-  outcome: DeliveryOutcome;
-  http_status: number | null;
-  error: string | null;
-  duration_ms: number;
-  attempted_at: Date;
-}
+/** One delivery attempt: the whole row. */
+export type DeliveryRow = Omit<CallbackDeliveryEntity, 'outcome'> & { outcome: DeliveryOutcome };
 
 /** callback_deliveries.error is varchar(500). */
 const MAX_DELIVERY_ERROR_CHARS = 500;
@@ -62,7 +41,7 @@ const CALLBACK_LOCK_CLASS = 0x4342; // "CB"
  * transaction go to the pg pool directly.
  */
 @Injectable()
-export class CallbackRepository {
+export class CallbacksRepository {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
 
   /** The ids and triggers of an app's subscriptions, read in the caller's transaction. */
@@ -80,7 +59,7 @@ export class CallbackRepository {
   async lockApp(tx: EntityManager, app: AppRef): Promise<void> {
     await tx.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))', [
       CALLBACK_LOCK_CLASS,
-      `${app.projectId}/${app.appId}`,
+      appPath(app),
     ]);
   }
 

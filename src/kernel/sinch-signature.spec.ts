@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { calculateWebhookSignature, computeSignedData } from '@sinch/sdk-core';
-import { computeSignature, verifySignature } from './signature.js';
+import { computeSignature, verifySignature } from './sinch-signature.js';
 
 // The test vector of the official Node SDK (packages/sdk-client/tests/utils/authorization.helper.test.ts).
 const VECTOR = {

@@ -29,7 +29,7 @@ import { IdentityParams } from './dto/sinch-consents.dto.js';
 /** The native API for internal services: check before sending, opt out and in, read state. */
 @ApiTags('Consents')
 @Controller('v1/projects/:project_id/apps/:app_id')
-export class ConsentsController {
+export class ConsentController {
   constructor(private readonly consents: ConsentService) {}
 
   @Post('consents::check')

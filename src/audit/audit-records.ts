@@ -1,0 +1,97 @@
+// Every kind of audit record, built here and nowhere else: one builder per kind, each returning
+// the NewAuditRecord that AuditRepository.append writes. A new kind gets its builder here (and its
+// name in AuditRecordKind and the consent_audit_kind_check constraint).
+import type { AppRef } from '../kernel/app-ref.js';
+import { AuditRecordKind, ListType, Origin } from '../consent/domain/consent-types.js';
+import type { AuditRecordEntity } from './audit-record.entity.js';
+
+type Row = AuditRecordEntity;
+
+/** One row of consent_audit, as AuditRepository.append writes it. */
+export interface NewAuditRecord {
+  /** CONSENT_CHANGE needs listType, origin, operation and outcome (DB check). */
+  kind: Row['kind'];
+  projectId: string;
+  appId: string;
+  identity: string;
+  listType: Row['list_type'];
+  origin: Row['origin'];
+  operation: Row['operation'];
+  outcome: Row['outcome'];
+  actor: string;
+  reason: string | null;
+  evidence: unknown;
+  batchId: string | null;
+  eventTime: Date;
+  /** A consent change's claimed event time when it was later than its arrival (clamped). */
+  claimedEventTime?: Date | null;
+}
+
+/**
+ * A requested consent change, whatever its outcome (also no-ops and superseded changes): who
+ * asked (ctx), what was asked (change, identity already normalised) and what it did (plan: the
+ * event time stored, clamped to the arrival, and the claim when it was clamped).
+ */
+export function consentChangeRecord(
+  ctx: { app: AppRef; origin: Origin; actor: string; batchId?: string },
+  change: { identity: string; listType: ListType; reason?: string | null; evidence?: unknown },
+  plan: {
+    operation: NonNullable<Row['operation']>;
+    outcome: NonNullable<Row['outcome']>;
+    eventTime: Date;
+    claimedEventTime: Date | null;
+  },
+): NewAuditRecord {
+  return {
+    kind: AuditRecordKind.CONSENT_CHANGE,
+    projectId: ctx.app.projectId,
+    appId: ctx.app.appId,
+    identity: change.identity,
+    listType: change.listType,
+    origin: ctx.origin,
+    operation: plan.operation,
+    outcome: plan.outcome,
+    actor: ctx.actor,
+    reason: change.reason ?? null,
+    evidence: change.evidence ?? null,
+    batchId: ctx.batchId ?? null,
+    eventTime: plan.eventTime,
+    claimedEventTime: plan.claimedEventTime,
+  };
+}
+
+/**
+ * A FAILED Sinch delivery report whose reason says the recipient refused the message: proof of
+ * the refusal next to the consent changes (consent itself is unchanged).
+ */
+export function deliveryRefusedRecord(d: {
+  app: AppRef;
+  /** Already normalised. */
+  identity: string;
+  channel: string | null;
+  messageId: string;
+  status: string;
+  reasonCode: string;
+  eventTime: Date;
+}): NewAuditRecord {
+  return {
+    kind: AuditRecordKind.DELIVERY_REFUSED,
+    projectId: d.app.projectId,
+    appId: d.app.appId,
+    identity: d.identity,
+    listType: null,
+    origin: Origin.ORIGIN_MO,
+    operation: null,
+    outcome: null,
+    actor: d.channel ? `sinch:${d.channel}` : 'sinch',
+    reason: `delivery report FAILED: ${d.reasonCode}`,
+    evidence: {
+      message_id: d.messageId,
+      status: d.status,
+      reason_code: d.reasonCode,
+      channel: d.channel,
+    },
+    batchId: null,
+    eventTime: d.eventTime,
+  };
+}
