@@ -1,3 +1,4 @@
+import { type AppRef, appPath } from '../kernel/app-ref.js';
 /**
  * The in-memory part of the one cache of app configuration (no I/O; AppConfigCache adds the
  * database side). It holds namespaces, one per kind of entry ('settings', 'matcher', ...): an
@@ -23,9 +24,9 @@ export interface ConfigStoreOptions {
 /** The scope of the API keys (not an app's: key ids and secrets are global). */
 export const API_KEYS_SCOPE = 'api-keys';
 
-/** The scope of one app's configuration. project_id and app_id cannot contain "/". */
-export function appScope(app: { projectId: string; appId: string }): string {
-  return `app:${app.projectId}/${app.appId}`;
+/** The scope of one app's configuration (also the text of its notification). */
+export function appScope(app: AppRef): string {
+  return `app:${appPath(app)}`;
 }
 
 interface Entry<V> {

@@ -4,11 +4,6 @@ export interface AppRef {
   appId: string;
 }
 
-/** The one map key of an app (per-app caches): the two ids cannot contain a NUL. */
-export function appKey(app: AppRef): string {
-  return `${app.projectId}\0${app.appId}`;
-}
-
 /**
  * The app as text PostgreSQL can take (advisory-lock names): project_id and app_id cannot contain
  * "/" (RESOURCE_ID_PATTERN), so this is unambiguous.
