@@ -92,10 +92,10 @@ describe('DataDirLock', () => {
       const { DataDirLock } = await import(${JSON.stringify(module)});
       try {
         DataDirLock.acquire(${JSON.stringify(dir)});
-        console.log('won');
+        process.stdout.write('won\\n');
         setInterval(() => undefined, 1000);
       } catch (e) {
-        console.log(e.name);
+        process.stdout.write(e.name + '\\n');
       }`;
     const children = Array.from({ length: 6 }, () => {
       const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
