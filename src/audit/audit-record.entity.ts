@@ -78,4 +78,12 @@ export class AuditRecordEntity extends AppScopedRow {
 
   @Column({ type: 'timestamptz', default: () => 'clock_timestamp()' })
   recorded_at: Date;
+
+  /** The import that made this change, else null. */
+  @Column({ type: 'varchar', length: 26, nullable: true })
+  import_id: string | null;
+
+  /** Where the change came from before it reached us, as its import row said (e.g. "twilio"). */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  source: string | null;
 }

@@ -25,6 +25,10 @@ export interface NewAuditRecord {
   eventTime: Date;
   /** A consent change's claimed event time when it was later than its arrival (clamped). */
   claimedEventTime?: Date | null;
+  /** The import that made a consent change, else absent. */
+  importId?: string | null;
+  /** A consent change's source, as its import row gave it, else absent. */
+  source?: string | null;
 }
 
 /**
@@ -33,8 +37,14 @@ export interface NewAuditRecord {
  * event time stored, clamped to the arrival, and the claim when it was clamped).
  */
 export function consentChangeRecord(
-  ctx: { app: AppRef; origin: Origin; actor: string; batchId?: string },
-  change: { identity: string; listType: ListType; reason?: string | null; evidence?: unknown },
+  ctx: { app: AppRef; origin: Origin; actor: string; batchId?: string; importId?: string },
+  change: {
+    identity: string;
+    listType: ListType;
+    reason?: string | null;
+    evidence?: unknown;
+    source?: string | null;
+  },
   plan: {
     operation: NonNullable<Row['operation']>;
     outcome: NonNullable<Row['outcome']>;
@@ -57,6 +67,8 @@ export function consentChangeRecord(
     batchId: ctx.batchId ?? null,
     eventTime: plan.eventTime,
     claimedEventTime: plan.claimedEventTime,
+    importId: ctx.importId ?? null,
+    source: change.source ?? null,
   };
 }
 

@@ -26,6 +26,8 @@ const COLUMNS = [
   'batch_id',
   'event_time',
   'claimed_event_time',
+  'import_id',
+  'source',
 ] as const;
 
 /** A value for each column: a SQL expression (a parameter, a column of `FROM ...`, a literal). */
@@ -103,6 +105,8 @@ export function replyOutcomeAudit(
              batch_id: 'NULL',
              event_time: 'now()',
              claimed_event_time: 'NULL',
+             import_id: 'NULL',
+             source: 'NULL',
            },
            `FROM ${rows} r
           WHERE (${where}) AND r.outcome IN ('SENT', 'FAILED', 'IN_DOUBT')

@@ -22,6 +22,8 @@ const APPEND = auditInsert({
   event_time: '$12::timestamptz',
   kind: '$13::varchar',
   claimed_event_time: '$14::timestamptz',
+  import_id: '$15::varchar',
+  source: '$16::varchar',
 });
 
 export type { NewAuditRecord } from './audit-records.js';
@@ -53,6 +55,8 @@ export class AuditRepository {
         r.eventTime,
         r.kind,
         r.claimedEventTime ?? null,
+        r.importId ?? null,
+        r.source ?? null,
       ],
     );
     return { id: String(rows[0]!.id), recorded_at: rows[0]!.recorded_at };

@@ -37,4 +37,16 @@ export class ConsentStateEntity extends AppKeyedRow {
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   updated_at: Date;
+
+  /**
+   * The audit record of the change that put the row in its current state (the latest applied
+   * change; for a row created by a no-op opt-in, that record). Null only for rows of an old
+   * version whose audit trail had no change for them.
+   */
+  @Column({ type: 'bigint', nullable: true })
+  audit_record_id: string | null;
+
+  /** The source given with that change (an import row's `source`), else null. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  source: string | null;
 }

@@ -137,6 +137,8 @@ export class ConsentController {
         event_time: r.event_time.toISOString(),
         claimed_event_time: r.claimed_event_time?.toISOString() ?? null,
         recorded_at: r.recorded_at.toISOString(),
+        import_id: r.import_id,
+        source: r.source,
       })),
       next_page_token: page.nextPageToken,
     };

@@ -144,6 +144,48 @@ export class ConsentRepository {
     return rows.length === 1;
   }
 
+  /**
+   * The stored states of these identity × list keys (unlocked), by `identity\0list_type`, and the
+   * database's clock.
+   */
+  async readStates(
+    projectId: string,
+    appId: string,
+    keys: readonly { identity: string; listType: ListType }[],
+  ): Promise<{ states: Map<string, CurrentState>; now: Date }> {
+    const result = await this.pool.query<CurrentState & { identity: string; list_type: string }>({
+      text: `SELECT s.identity, s.list_type, s.opted_out, s.since, s.last_event_time
+               FROM unnest($3::varchar[], $4::varchar[]) k(identity, list_type)
+               JOIN consent_state s ON s.project_id = $1 AND s.app_id = $2
+                AND s.identity = k.identity AND s.list_type = k.list_type`,
+      values: [projectId, appId, keys.map((k) => k.identity), keys.map((k) => k.listType)],
+    });
+    const clock = await this.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    const states = new Map<string, CurrentState>();
+    for (const r of result.rows) {
+      states.set(`${r.identity}\u0000${r.list_type}`, {
+        opted_out: r.opted_out,
+        since: r.since,
+        last_event_time: r.last_event_time,
+      });
+    }
+    return { states, now: clock.rows[0]!.now };
+  }
+
+  /** Names the audit record (and its source) that put the row in its current state. */
+  async markDecidedBy(
+    tx: EntityManager,
+    k: StateKey,
+    auditRecordId: string,
+    source: string | null,
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE consent_state SET audit_record_id = $5, source = $6
+        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
+      [k.projectId, k.appId, k.identity, k.listType, auditRecordId, source],
+    );
+  }
+
   async update(tx: EntityManager, k: StateKey, s: NewState): Promise<void> {
     await tx.query(
       `UPDATE consent_state

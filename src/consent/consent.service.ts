@@ -40,6 +40,8 @@ export interface ChangeInput {
   eventTime?: Date;
   reason?: string | null;
   evidence?: unknown;
+  /** Where the change came from before it reached us (an import row's `source`). */
+  source?: string | null;
 }
 
 export interface ChangeContext {
@@ -48,6 +50,8 @@ export interface ChangeContext {
   /** Key id, "admin", or the source of an MO change. */
   actor: string;
   batchId?: string;
+  /** The import whose row this change is (recorded with it in the audit trail). */
+  importId?: string;
   /** The Sinch channel of a change that came from one (keyword or Sinch notification). */
   channel?: string | null;
   /** The Sinch contact, when the channel event named one. */
@@ -186,6 +190,9 @@ export class ConsentService {
         }
       }
       const record = await this.audit.append(tx, consentChangeRecord(ctx, c, plan));
+      if (plan.next && (plan.outcome === Outcome.APPLIED || !current)) {
+        await this.consents.markDecidedBy(tx, key, record.id, c.source ?? null);
+      }
       if (plan.outcome === Outcome.APPLIED) {
         // In this transaction, whatever the origin and mode (callbacks subscribe).
         await this.events.publish(tx, ctx.app, {
@@ -209,6 +216,25 @@ export class ConsentService {
         optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
       };
     }
+  }
+
+  /**
+   * What applyChanges would do with these changes now, without locking or writing anything (an
+   * import's dry run): the outcome of each, in the order given, decided by the same rule
+   * (planChange) against the stored states, changes to one identity and list folded in order.
+   */
+  async previewChanges(app: AppRef, changes: readonly ChangeInput[]): Promise<Outcome[]> {
+    const { states, now } = await this.consents.readStates(app.projectId, app.appId, changes);
+    return changes.map((c) => {
+      const key = `${c.identity}\u0000${c.listType}`;
+      const plan = planChange(states.get(key) ?? null, {
+        action: c.action,
+        eventTime: c.eventTime,
+        arrival: now,
+      });
+      if (plan.next) states.set(key, plan.next);
+      return plan.outcome;
+    });
   }
 
   /** Sinch Batch API semantics (insert into lists), but all-or-nothing. */

@@ -19,10 +19,14 @@ export enum ConsentMode {
   SECONDARY = 'SECONDARY',
 }
 
-/** Where a change came from, in Sinch's enum: the API, or a mobile-originated message. */
+/**
+ * Where a change came from, in Sinch's enum (the API, or a mobile-originated message), plus
+ * ORIGIN_IMPORT for a bulk import (Sinch's SDKs tolerate enum values they do not know).
+ */
 export enum Origin {
   ORIGIN_API = 'ORIGIN_API',
   ORIGIN_MO = 'ORIGIN_MO',
+  ORIGIN_IMPORT = 'ORIGIN_IMPORT',
 }
 
 /** Sinch's audit operation. */

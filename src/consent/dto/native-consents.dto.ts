@@ -341,6 +341,21 @@ export class AuditRecordDto {
 
   @ApiProperty({ format: 'date-time', description: 'When the service wrote the record' })
   recorded_at: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The import that made this change (POST .../imports), else null',
+  })
+  import_id: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'The import row\'s source (where the change came from before, e.g. "twilio"), else null',
+  })
+  source: string | null;
 }
 
 export class AuditRecordPageResponseDto {
