@@ -2,16 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
-import { ListType, Origin } from './domain/consent-types.js';
+import { auditInsert } from '../audit/audit-sql.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import { AuditRecordKind, ListType, Operation, Origin, Outcome } from './domain/consent-types.js';
 import type { CurrentState } from './domain/transition.js';
 import type { ConsentStateEntity } from './consent-state.entity.js';
-
-export interface StateKey {
-  projectId: string;
-  appId: string;
-  identity: string;
-  listType: ListType;
-}
 
 export type OptOutRow = Pick<ConsentStateEntity, 'identity' | 'list_type' | 'since' | 'origin'>;
 
@@ -105,55 +100,17 @@ export class ConsentRepository {
   }
 
   /**
-   * The row of one identity on one list, locked until the transaction ends, and the change's
-   * arrival: the database's clock read once the lock is held. One clock for every instance,
-   * read in lock order, so that a change that takes the row after another never arrives
-   * earlier than it (the clamp of event-time.ts relies on that). One statement: the outer
-   * select computes clock_timestamp() after the locking subquery has returned (also when it
-   * waited for the lock, or found no row).
-   */
-  async lockState(
-    tx: EntityManager,
-    k: StateKey,
-  ): Promise<{ current: StoredState | null; arrival: Date }> {
-    const rows: (StoredState & { arrival: Date; found: boolean | null })[] = await tx.query(
-      `SELECT clock_timestamp() AS arrival, s.found, s.opted_out, s.since, s.last_event_time,
-              s.origin
-         FROM (VALUES (1)) one
-         LEFT JOIN LATERAL (
-           SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
-            WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4
-            FOR UPDATE
-         ) s ON true`,
-      [k.projectId, k.appId, k.identity, k.listType],
-    );
-    const { arrival, found, ...current } = rows[0]!;
-    return { current: found ? current : null, arrival };
-  }
-
-  /** Inserts a row unless a concurrent transaction got there first (then returns false). */
-  async insertIfAbsent(tx: EntityManager, k: StateKey, s: NewState): Promise<boolean> {
-    const rows: unknown[] = await tx.query(
-      `INSERT INTO consent_state
-         (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-       ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
-       RETURNING 1`,
-      stateParams(k, s),
-    );
-    return rows.length === 1;
-  }
-
-  /**
-   * The stored states of these identity × list keys (unlocked), by `identity\0list_type`, and the
-   * database's clock.
+   * The stored states of these identity × list keys (unlocked), by stateKey, and the database's
+   * clock (for a preview: see ConsentService.previewChanges).
    */
   async readStates(
     projectId: string,
     appId: string,
     keys: readonly { identity: string; listType: ListType }[],
   ): Promise<{ states: Map<string, CurrentState>; now: Date }> {
-    const result = await this.pool.query<CurrentState & { identity: string; list_type: string }>({
+    const result = await this.pool.query<
+      CurrentState & { identity: string; list_type: string; now: Date }
+    >({
       text: `SELECT s.identity, s.list_type, s.opted_out, s.since, s.last_event_time
                FROM unnest($3::varchar[], $4::varchar[]) k(identity, list_type)
                JOIN consent_state s ON s.project_id = $1 AND s.app_id = $2
@@ -163,7 +120,7 @@ export class ConsentRepository {
     const clock = await this.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now');
     const states = new Map<string, CurrentState>();
     for (const r of result.rows) {
-      states.set(`${r.identity}\u0000${r.list_type}`, {
+      states.set(stateKey(r.identity, r.list_type), {
         opted_out: r.opted_out,
         since: r.since,
         last_event_time: r.last_event_time,
@@ -172,42 +129,194 @@ export class ConsentRepository {
     return { states, now: clock.rows[0]!.now };
   }
 
-  /** Names the audit record (and its source) that put the row in its current state. */
-  async markDecidedBy(
+  /**
+   * The rows of these identity × list keys (distinct, in the caller's lock order), each locked
+   * until the transaction ends, with each change's arrival: the database's clock read once its
+   * row's lock is held. One clock for every instance, read after the lock, so that a change that
+   * takes a row after another never arrives earlier than it (the clamp of event-time.ts relies on
+   * that). One statement for any number of keys: the keys are locked one after the other in the
+   * order given (a nested loop over the array: every caller sorts its keys the same way, so
+   * concurrent batches cannot deadlock), also when a key has no row yet.
+   */
+  async lockStates(
     tx: EntityManager,
-    k: StateKey,
-    auditRecordId: string,
-    source: string | null,
-  ): Promise<void> {
-    await tx.query(
-      `UPDATE consent_state SET audit_record_id = $5, source = $6
-        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
-      [k.projectId, k.appId, k.identity, k.listType, auditRecordId, source],
-    );
+    app: AppRef,
+    keys: readonly { identity: string; listType: ListType }[],
+  ): Promise<{ current: StoredState | null; arrival: Date }[]> {
+    const rows: (StoredState & { arrival: Date; found: boolean | null; ord: string })[] =
+      await tx.query(
+        `SELECT k.ord, clock_timestamp() AS arrival, s.found, s.opted_out, s.since,
+                s.last_event_time, s.origin
+           FROM unnest($3::varchar[], $4::varchar[]) WITH ORDINALITY k(identity, list_type, ord)
+           LEFT JOIN LATERAL (
+             SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND identity = k.identity
+                AND list_type = k.list_type
+              FOR UPDATE
+           ) s ON true`,
+        [app.projectId, app.appId, keys.map((k) => k.identity), keys.map((k) => k.listType)],
+      );
+    const locked = new Array<{ current: StoredState | null; arrival: Date }>(keys.length);
+    for (const { ord, arrival, found, ...current } of rows) {
+      locked[Number(ord) - 1] = { current: found ? current : null, arrival };
+    }
+    return locked;
   }
 
-  async update(tx: EntityManager, k: StateKey, s: NewState): Promise<void> {
-    await tx.query(
-      `UPDATE consent_state
-          SET opted_out = $5, since = $6, last_event_time = $7, origin = $8, updated_at = now()
-        WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
-      stateParams(k, s),
+  /**
+   * Inserts the rows of keys that had none when locked (with their audit record still to come:
+   * see recordChanges), unless a concurrent transaction created one first. Returns the keys
+   * inserted, as `identity\0list_type`.
+   */
+  async insertAbsent(
+    tx: EntityManager,
+    app: AppRef,
+    rows: readonly NewRow[],
+  ): Promise<Set<string>> {
+    const inserted: { identity: string; list_type: string }[] = await tx.query(
+      `INSERT INTO consent_state
+         (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin,
+          updated_at)
+       SELECT $1, $2, t.identity, t.list_type, t.opted_out, t.since, t.last_event_time, t.origin,
+              now()
+         FROM unnest($3::varchar[], $4::varchar[], $5::boolean[], $6::timestamptz[],
+                     $7::timestamptz[], $8::varchar[])
+              t(identity, list_type, opted_out, since, last_event_time, origin)
+       ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
+       RETURNING identity, list_type`,
+      [
+        app.projectId,
+        app.appId,
+        rows.map((r) => r.identity),
+        rows.map((r) => r.listType),
+        rows.map((r) => r.state.opted_out),
+        rows.map((r) => r.state.since.toISOString()),
+        rows.map((r) => r.state.last_event_time.toISOString()),
+        rows.map((r) => r.state.origin),
+      ],
     );
+    return new Set(inserted.map((r) => stateKey(r.identity, r.list_type)));
+  }
+
+  /**
+   * One statement for a set of changes to distinct keys, all locked (and created) by this
+   * transaction: appends one CONSENT_CHANGE audit record per change, in the order given, and
+   * writes each new state, naming the change's audit record and source as the row's decider when
+   * it applied (or created the row). Returns the audit record ids in the order given.
+   */
+  async recordChanges(
+    tx: EntityManager,
+    ctx: RecordContext,
+    changes: readonly RecordedChange[],
+  ): Promise<string[]> {
+    const rows: { id: string; identity: string; list_type: string }[] = await tx.query(
+      `WITH input AS (
+         SELECT * FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
+                              $7::varchar[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[],
+                              $11::varchar[], $12::boolean[], $13::boolean[], $14::timestamptz[],
+                              $15::timestamptz[], $16::varchar[], $17::boolean[])
+           WITH ORDINALITY t(identity, list_type, operation, outcome, reason, evidence,
+                             event_time, claimed_event_time, source, write, opted_out, since,
+                             last_event_time, origin, decided, ord)
+       ), audit AS (
+         ${auditInsert(
+           {
+             kind: `'${AuditRecordKind.CONSENT_CHANGE}'`,
+             project_id: '$1',
+             app_id: '$2',
+             identity: 'i.identity',
+             list_type: 'i.list_type',
+             origin: '$18::varchar',
+             operation: 'i.operation',
+             outcome: 'i.outcome',
+             actor: '$19::varchar',
+             reason: 'i.reason',
+             evidence: 'i.evidence',
+             batch_id: '$20::varchar',
+             event_time: 'i.event_time',
+             claimed_event_time: 'i.claimed_event_time',
+             import_id: '$21::varchar',
+             source: 'i.source',
+           },
+           'FROM input i ORDER BY i.ord',
+         )}
+         RETURNING id, identity, list_type
+       ), state AS (
+         UPDATE consent_state s
+            SET opted_out = i.opted_out, since = i.since, last_event_time = i.last_event_time,
+                origin = i.origin, updated_at = now(),
+                audit_record_id = CASE WHEN i.decided THEN a.id ELSE s.audit_record_id END,
+                source = CASE WHEN i.decided THEN i.source ELSE s.source END
+           FROM input i JOIN audit a ON a.identity = i.identity AND a.list_type = i.list_type
+          WHERE i.write AND s.project_id = $1 AND s.app_id = $2
+            AND s.identity = i.identity AND s.list_type = i.list_type
+       )
+       SELECT id::text AS id, identity, list_type FROM audit`,
+      [
+        ctx.app.projectId,
+        ctx.app.appId,
+        changes.map((c) => c.identity),
+        changes.map((c) => c.listType),
+        changes.map((c) => c.operation),
+        changes.map((c) => c.outcome),
+        changes.map((c) => c.reason ?? null),
+        changes.map((c) => (c.evidence === undefined ? null : JSON.stringify(c.evidence))),
+        changes.map((c) => c.eventTime.toISOString()),
+        changes.map((c) => c.claimedEventTime?.toISOString() ?? null),
+        changes.map((c) => c.source ?? null),
+        changes.map((c) => c.next !== undefined),
+        changes.map((c) => c.next?.opted_out ?? null),
+        changes.map((c) => c.next?.since.toISOString() ?? null),
+        changes.map((c) => c.next?.last_event_time.toISOString() ?? null),
+        changes.map((c) => c.next?.origin ?? null),
+        changes.map((c) => c.decided),
+        ctx.origin,
+        ctx.actor,
+        ctx.batchId ?? null,
+        ctx.importId ?? null,
+      ],
+    );
+    const ids = new Map(rows.map((r) => [stateKey(r.identity, r.list_type), r.id]));
+    return changes.map((c) => ids.get(stateKey(c.identity, c.listType))!);
   }
 }
 
-/** $1..$8 of the statements that write a state: the key, then the state. */
-function stateParams(k: StateKey, s: NewState): unknown[] {
-  return [
-    k.projectId,
-    k.appId,
-    k.identity,
-    k.listType,
-    s.opted_out,
-    s.since,
-    s.last_event_time,
-    s.origin,
-  ];
+/** The key of one identity on one list, for maps. */
+export function stateKey(identity: string, listType: string): string {
+  return `${identity}\u0000${listType}`;
+}
+
+/** A row to create for a key that had none. */
+export interface NewRow {
+  identity: string;
+  listType: ListType;
+  state: NewState;
+}
+
+/** Who made a set of changes (the audit record's scalars). */
+export interface RecordContext {
+  app: AppRef;
+  origin: Origin;
+  actor: string;
+  batchId?: string;
+  importId?: string;
+}
+
+/** One change as recordChanges writes it: its audit record and, when it changes, its state. */
+export interface RecordedChange {
+  identity: string;
+  listType: ListType;
+  operation: Operation;
+  outcome: Outcome;
+  reason?: string | null;
+  evidence?: unknown;
+  source?: string | null;
+  eventTime: Date;
+  claimedEventTime: Date | null;
+  /** The state to store, or undefined when the row must not change. */
+  next?: NewState;
+  /** Whether this change becomes the row's decider (it applied, or created the row). */
+  decided: boolean;
 }
 
 const ARRAY_LITERALS = new Map<readonly ListType[], string>();

@@ -5,11 +5,16 @@ import { ApiError, FieldViolation } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
-import { consentChangeRecord } from '../audit/audit-records.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { ConsentEvents } from './consent-events.js';
-import { ConsentRepository, StateKey } from './consent.repository.js';
+import {
+  ConsentRepository,
+  NewRow,
+  NewState,
+  StoredState,
+  stateKey,
+} from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
 import {
@@ -25,7 +30,7 @@ import {
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { isTooFarAhead } from './domain/event-time.js';
-import { planChange } from './domain/transition.js';
+import { planChange, PlannedChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';
 
 export interface ChangeInput {
@@ -130,9 +135,11 @@ export class ConsentService {
 
   /**
    * Applies changes in one transaction: each change locks its row, is decided by event time
-   * (never later than its arrival: domain/event-time.ts), and appends one audit record (also
-   * for no-ops and superseded changes, and with the claimed time when it was clamped). All or
-   * nothing.
+   * (never later than its arrival: domain/event-time.ts) by planChange, and appends one audit
+   * record (also for no-ops and superseded changes, and with the claimed time when it was
+   * clamped). All or nothing. Set-based: the changes to distinct keys go together, a few
+   * statements for any number of them (see applyRound); a key changed several times is changed
+   * in the order given, one round per repetition.
    * With `outer`, everything happens in the caller's transaction.
    */
   async applyChanges(
@@ -140,59 +147,117 @@ export class ConsentService {
     changes: ChangeInput[],
     outer?: EntityManager,
   ): Promise<ChangeResult[]> {
-    // Lock rows in a fixed order so that concurrent batches cannot deadlock.
+    // Rows are locked in one fixed order (identity, then list; stable, so that repeated changes
+    // to one key keep their order) so that concurrent batches cannot deadlock.
     const order = changes
       .map((c, i) => ({ c, i }))
       .sort((a, b) =>
         a.c.identity === b.c.identity
-          ? a.c.listType.localeCompare(b.c.listType)
+          ? a.c.listType < b.c.listType
+            ? -1
+            : a.c.listType > b.c.listType
+              ? 1
+              : 0
           : a.c.identity < b.c.identity
             ? -1
             : 1,
       );
+    // Round r holds the r-th change of every key, still in lock order.
+    const rounds: { c: ChangeInput; i: number }[][] = [];
+    let previous: ChangeInput | undefined;
+    let repetition = 0;
+    for (const entry of order) {
+      repetition =
+        previous && previous.identity === entry.c.identity && previous.listType === entry.c.listType
+          ? repetition + 1
+          : 0;
+      (rounds[repetition] ??= []).push(entry);
+      previous = entry.c;
+    }
     const results = new Array<ChangeResult>(changes.length);
     const run = async (tx: EntityManager): Promise<void> => {
-      for (const { c, i } of order) results[i] = await this.applyOne(tx, ctx, c);
+      for (const round of rounds) await this.applyRound(tx, ctx, round, results);
     };
     // Inside the caller's transaction when given one (e.g. a webhook delivery), else our own.
     if (outer) await run(outer);
     else await this.dataSource.transaction(run);
-    const applied = results.filter((r) => r.outcome === Outcome.APPLIED).length;
+    let applied = 0;
+    for (const r of results) if (r.outcome === Outcome.APPLIED) applied++;
     this.logger.log(
       `consent changes app=${ctx.app.appId} origin=${ctx.origin} actor=${ctx.actor} requested=${changes.length} applied=${applied}`,
     );
     return results;
   }
 
-  private async applyOne(
+  /**
+   * Changes to distinct keys, in lock order: lock them all (one statement), plan each, create
+   * the rows that had none (one statement; a key a concurrent transaction created first is locked
+   * and planned again), then append the audit records and write the states (one statement), and
+   * publish the applied changes.
+   */
+  private async applyRound(
     tx: EntityManager,
     ctx: ChangeContext,
-    c: ChangeInput,
-  ): Promise<ChangeResult> {
-    const key: StateKey = {
-      projectId: ctx.app.projectId,
-      appId: ctx.app.appId,
-      identity: c.identity,
-      listType: c.listType,
-    };
-    for (let attempt = 0; ; attempt++) {
-      const { current, arrival } = await this.consents.lockState(tx, key);
-      const plan = planChange(current, { action: c.action, eventTime: c.eventTime, arrival });
-      if (plan.next) {
-        const origin = plan.outcome === Outcome.APPLIED || !current ? ctx.origin : current.origin;
-        const state = { ...plan.next, origin };
-        if (current) {
-          await this.consents.update(tx, key, state);
-        } else if (!(await this.consents.insertIfAbsent(tx, key, state))) {
-          // A concurrent transaction created the row first: lock it and decide again.
-          if (attempt < 3) continue;
-          throw new Error('consent_state row kept changing under an insert');
+    round: { c: ChangeInput; i: number }[],
+    results: ChangeResult[],
+  ): Promise<void> {
+    const planned = new Array<{ plan: PlannedChange; current: StoredState | null }>(round.length);
+    let pending = round.map((_, k) => k);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 3) throw new Error('consent_state rows kept changing under an insert');
+      const locked = await this.consents.lockStates(
+        tx,
+        ctx.app,
+        pending.map((k) => round[k]!.c),
+      );
+      const inserts: NewRow[] = [];
+      const insertedAt: number[] = [];
+      pending.forEach((k, j) => {
+        const { c } = round[k]!;
+        const { current, arrival } = locked[j]!;
+        const plan = planChange(current, { action: c.action, eventTime: c.eventTime, arrival });
+        planned[k] = { plan, current };
+        if (!current && plan.next) {
+          inserts.push({
+            identity: c.identity,
+            listType: c.listType,
+            state: this.stateOf(ctx, plan, null),
+          });
+          insertedAt.push(k);
         }
-      }
-      const record = await this.audit.append(tx, consentChangeRecord(ctx, c, plan));
-      if (plan.next && (plan.outcome === Outcome.APPLIED || !current)) {
-        await this.consents.markDecidedBy(tx, key, record.id, c.source ?? null);
-      }
+      });
+      if (inserts.length === 0) break;
+      const inserted = await this.consents.insertAbsent(tx, ctx.app, inserts);
+      // A key created concurrently since the lock: lock and plan it again.
+      pending = insertedAt.filter((k) => {
+        const { c } = round[k]!;
+        return !inserted.has(stateKey(c.identity, c.listType));
+      });
+    }
+    const ids = await this.consents.recordChanges(
+      tx,
+      ctx,
+      round.map(({ c }, k) => {
+        const { plan, current } = planned[k]!;
+        return {
+          identity: c.identity,
+          listType: c.listType,
+          operation: plan.operation,
+          outcome: plan.outcome,
+          reason: c.reason,
+          evidence: c.evidence,
+          source: c.source,
+          eventTime: plan.eventTime,
+          claimedEventTime: plan.claimedEventTime,
+          next: plan.next ? this.stateOf(ctx, plan, current) : undefined,
+          decided: plan.next !== undefined && (plan.outcome === Outcome.APPLIED || !current),
+        };
+      }),
+    );
+    for (let k = 0; k < round.length; k++) {
+      const { c, i } = round[k]!;
+      const { plan, current } = planned[k]!;
+      const auditRecordId = ids[k]!;
       if (plan.outcome === Outcome.APPLIED) {
         // In this transaction, whatever the origin and mode (callbacks subscribe).
         await this.events.publish(tx, ctx.app, {
@@ -200,22 +265,28 @@ export class ConsentService {
           identity: c.identity,
           listType: c.listType,
           origin: ctx.origin,
-          auditRecordId: record.id,
+          auditRecordId,
           eventTime: plan.eventTime,
           channel: ctx.channel ?? null,
           contactId: ctx.contactId ?? null,
         });
       }
-      return {
+      results[i] = {
         identity: c.identity,
         listType: c.listType,
         outcome: plan.outcome,
         operation: plan.operation,
-        auditRecordId: record.id,
+        auditRecordId,
         eventTime: plan.eventTime,
         optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
       };
     }
+  }
+
+  /** The row a planned change stores: its origin is the change's when it applied or is new. */
+  private stateOf(ctx: ChangeContext, plan: PlannedChange, current: StoredState | null): NewState {
+    const origin = plan.outcome === Outcome.APPLIED || !current ? ctx.origin : current.origin;
+    return { ...plan.next!, origin };
   }
 
   /**
@@ -226,7 +297,7 @@ export class ConsentService {
   async previewChanges(app: AppRef, changes: readonly ChangeInput[]): Promise<Outcome[]> {
     const { states, now } = await this.consents.readStates(app.projectId, app.appId, changes);
     return changes.map((c) => {
-      const key = `${c.identity}\u0000${c.listType}`;
+      const key = stateKey(c.identity, c.listType);
       const plan = planChange(states.get(key) ?? null, {
         action: c.action,
         eventTime: c.eventTime,

@@ -8,7 +8,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   state (the latest APPLIED change; for a row created by a no-op opt-in, that record), so that an
  *   export names the proof of every entry without a join; and consent_state.source, that change's
  *   source. Existing rows are backfilled from the audit trail (the latest APPLIED change of each
- *   key, else its latest change); their source stays null (no earlier change had one).
+ *   key, else its first change: the one that created the row); their source stays null (no earlier change had one).
  */
 export class ImportExportCore1764500000000 implements MigrationInterface {
   name = 'ImportExportCore1764500000000';
@@ -25,7 +25,8 @@ export class ImportExportCore1764500000000 implements MigrationInterface {
                 FROM consent_audit
                WHERE kind = 'CONSENT_CHANGE'
                ORDER BY project_id, app_id, identity, list_type,
-                        (outcome = 'APPLIED') DESC, id DESC) a
+                        (outcome = 'APPLIED') DESC,
+                        CASE WHEN outcome = 'APPLIED' THEN id END DESC, id) a
        WHERE s.project_id = a.project_id AND s.app_id = a.app_id
          AND s.identity = a.identity AND s.list_type = a.list_type`);
   }
