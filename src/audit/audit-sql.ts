@@ -33,11 +33,20 @@ const COLUMNS = [
 /** A value for each column: a SQL expression (a parameter, a column of `FROM ...`, a literal). */
 export type AuditValues = Record<(typeof COLUMNS)[number], string>;
 
+/** The sequence of consent_audit.id, for statements that allocate ids first (auditInsert's `id`). */
+export const AUDIT_ID_SEQUENCE = 'consent_audit_id_seq';
+
 /**
  * `INSERT INTO consent_audit (...) SELECT <values> <from>`: the one INSERT of audit records.
- * `from` is the rest of the SELECT (FROM, WHERE, ORDER BY), or '' for a single row.
+ * `from` is the rest of the SELECT (FROM, WHERE, ORDER BY), or '' for a single row. `id`, when
+ * given, is an expression of an id already taken from AUDIT_ID_SEQUENCE (for a statement that
+ * writes the id elsewhere too); else the column's identity assigns it.
  */
-export function auditInsert(values: AuditValues, from = ''): string {
+export function auditInsert(values: AuditValues, from = '', id?: string): string {
+  if (id !== undefined) {
+    return `INSERT INTO consent_audit (id, ${COLUMNS.join(', ')}) OVERRIDING SYSTEM VALUE
+         SELECT ${id}, ${COLUMNS.map((c) => values[c]).join(', ')} ${from}`;
+  }
   return `INSERT INTO consent_audit (${COLUMNS.join(', ')})
          SELECT ${COLUMNS.map((c) => values[c]).join(', ')} ${from}`;
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
-import { auditInsert } from '../audit/audit-sql.js';
+import { AUDIT_ID_SEQUENCE, auditInsert } from '../audit/audit-sql.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { AuditRecordKind, ListType, Operation, Origin, Outcome } from './domain/consent-types.js';
 import type { CurrentState } from './domain/transition.js';
@@ -164,133 +164,132 @@ export class ConsentRepository {
   }
 
   /**
-   * Inserts the rows of keys that had none when locked (with their audit record still to come:
-   * see recordChanges), unless a concurrent transaction created one first. Returns the keys
-   * inserted, as `identity\0list_type`.
-   */
-  async insertAbsent(
-    tx: EntityManager,
-    app: AppRef,
-    rows: readonly NewRow[],
-  ): Promise<Set<string>> {
-    const inserted: { identity: string; list_type: string }[] = await tx.query(
-      `INSERT INTO consent_state
-         (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin,
-          updated_at)
-       SELECT $1, $2, t.identity, t.list_type, t.opted_out, t.since, t.last_event_time, t.origin,
-              now()
-         FROM unnest($3::varchar[], $4::varchar[], $5::boolean[], $6::timestamptz[],
-                     $7::timestamptz[], $8::varchar[])
-              t(identity, list_type, opted_out, since, last_event_time, origin)
-       ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
-       RETURNING identity, list_type`,
-      [
-        app.projectId,
-        app.appId,
-        rows.map((r) => r.identity),
-        rows.map((r) => r.listType),
-        rows.map((r) => r.state.opted_out),
-        rows.map((r) => r.state.since.toISOString()),
-        rows.map((r) => r.state.last_event_time.toISOString()),
-        rows.map((r) => r.state.origin),
-      ],
-    );
-    return new Set(inserted.map((r) => stateKey(r.identity, r.list_type)));
-  }
-
-  /**
-   * One statement for a set of changes to distinct keys, all locked (and created) by this
-   * transaction: appends one CONSENT_CHANGE audit record per change, in the order given, and
-   * writes each new state, naming the change's audit record and source as the row's decider when
-   * it applied (or created the row). Returns the audit record ids in the order given.
+   * One statement for a set of changes to distinct keys, all locked by this transaction (see
+   * lockStates): appends one CONSENT_CHANGE audit record per change, in the order given, and
+   * writes each new state: an update of a row that was locked, an insert of one that had none
+   * (`create`). Each row written names the change's audit record and source as its decider when
+   * the change applied or created it. The audit ids are taken from their sequence first, so that
+   * the states can name them in the same statement.
+   * A row to create that a concurrent transaction created since the lock is left alone and its
+   * change is not recorded: it is returned in `lost`, to be locked and planned again.
+   * Returns the audit record id of each recorded change (in the order given; undefined if lost).
    */
   async recordChanges(
     tx: EntityManager,
     ctx: RecordContext,
     changes: readonly RecordedChange[],
-  ): Promise<string[]> {
-    const rows: { id: string; identity: string; list_type: string }[] = await tx.query(
-      `WITH input AS (
-         SELECT * FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
-                              $7::varchar[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[],
-                              $11::varchar[], $12::boolean[], $13::boolean[], $14::timestamptz[],
-                              $15::timestamptz[], $16::varchar[], $17::boolean[])
-           WITH ORDINALITY t(identity, list_type, operation, outcome, reason, evidence,
-                             event_time, claimed_event_time, source, write, opted_out, since,
-                             last_event_time, origin, decided, ord)
-       ), audit AS (
-         ${auditInsert(
-           {
-             kind: `'${AuditRecordKind.CONSENT_CHANGE}'`,
-             project_id: '$1',
-             app_id: '$2',
-             identity: 'i.identity',
-             list_type: 'i.list_type',
-             origin: '$18::varchar',
-             operation: 'i.operation',
-             outcome: 'i.outcome',
-             actor: '$19::varchar',
-             reason: 'i.reason',
-             evidence: 'i.evidence',
-             batch_id: '$20::varchar',
-             event_time: 'i.event_time',
-             claimed_event_time: 'i.claimed_event_time',
-             import_id: '$21::varchar',
-             source: 'i.source',
-           },
-           'FROM input i ORDER BY i.ord',
-         )}
-         RETURNING id, identity, list_type
-       ), state AS (
-         UPDATE consent_state s
-            SET opted_out = i.opted_out, since = i.since, last_event_time = i.last_event_time,
-                origin = i.origin, updated_at = now(),
-                audit_record_id = CASE WHEN i.decided THEN a.id ELSE s.audit_record_id END,
-                source = CASE WHEN i.decided THEN i.source ELSE s.source END
-           FROM input i JOIN audit a ON a.identity = i.identity AND a.list_type = i.list_type
-          WHERE i.write AND s.project_id = $1 AND s.app_id = $2
-            AND s.identity = i.identity AND s.list_type = i.list_type
-       )
-       SELECT id::text AS id, identity, list_type FROM audit`,
-      [
-        ctx.app.projectId,
-        ctx.app.appId,
-        changes.map((c) => c.identity),
-        changes.map((c) => c.listType),
-        changes.map((c) => c.operation),
-        changes.map((c) => c.outcome),
-        changes.map((c) => c.reason ?? null),
-        changes.map((c) => (c.evidence === undefined ? null : JSON.stringify(c.evidence))),
-        changes.map((c) => c.eventTime.toISOString()),
-        changes.map((c) => c.claimedEventTime?.toISOString() ?? null),
-        changes.map((c) => c.source ?? null),
-        changes.map((c) => c.next !== undefined),
-        changes.map((c) => c.next?.opted_out ?? null),
-        changes.map((c) => c.next?.since.toISOString() ?? null),
-        changes.map((c) => c.next?.last_event_time.toISOString() ?? null),
-        changes.map((c) => c.next?.origin ?? null),
-        changes.map((c) => c.decided),
-        ctx.origin,
-        ctx.actor,
-        ctx.batchId ?? null,
-        ctx.importId ?? null,
-      ],
-    );
-    const ids = new Map(rows.map((r) => [stateKey(r.identity, r.list_type), r.id]));
-    return changes.map((c) => ids.get(stateKey(c.identity, c.listType))!);
+  ): Promise<{ ids: (string | undefined)[]; lost: Set<string> }> {
+    const rows: { id: string; identity: string; list_type: string; lost: boolean }[] =
+      await tx.query(
+        `WITH input AS MATERIALIZED (
+           SELECT t.*, nextval('${AUDIT_ID_SEQUENCE}') AS audit_id
+             FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
+                         $7::varchar[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[],
+                         $11::varchar[], $12::varchar[], $13::boolean[], $14::timestamptz[],
+                         $15::timestamptz[], $16::varchar[], $17::boolean[])
+                  WITH ORDINALITY t(identity, list_type, operation, outcome, reason, evidence,
+                                    event_time, claimed_event_time, source, write, opted_out,
+                                    since, last_event_time, origin, decided, ord)
+            ORDER BY t.ord
+         ), created AS (
+           INSERT INTO consent_state
+             (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin,
+              updated_at, audit_record_id, source)
+           SELECT $1, $2, i.identity, i.list_type, i.opted_out, i.since, i.last_event_time,
+                  i.origin, now(), i.audit_id, i.source
+             FROM input i WHERE i.write = 'create'
+           ON CONFLICT (project_id, app_id, identity, list_type) DO NOTHING
+           RETURNING identity, list_type
+         ), recorded AS (
+           -- Joins, not EXISTS: hashed, so linear in the number of changes.
+           SELECT i.* FROM input i
+             LEFT JOIN created c ON c.identity = i.identity AND c.list_type = i.list_type
+            WHERE i.write IS DISTINCT FROM 'create' OR c.identity IS NOT NULL
+         ), audit AS (
+           ${auditInsert(
+             {
+               kind: `'${AuditRecordKind.CONSENT_CHANGE}'`,
+               project_id: '$1',
+               app_id: '$2',
+               identity: 'r.identity',
+               list_type: 'r.list_type',
+               origin: '$18::varchar',
+               operation: 'r.operation',
+               outcome: 'r.outcome',
+               actor: '$19::varchar',
+               reason: 'r.reason',
+               evidence: 'r.evidence',
+               batch_id: '$20::varchar',
+               event_time: 'r.event_time',
+               claimed_event_time: 'r.claimed_event_time',
+               import_id: '$21::varchar',
+               source: 'r.source',
+             },
+             'FROM recorded r ORDER BY r.ord',
+             'r.audit_id',
+           )}
+         ), updated AS (
+           -- An upsert of rows known to exist (locked): driven by the changes, one primary-key
+           -- probe each, whatever the planner believes of the table (an UPDATE ... FROM join
+           -- planned on stale statistics can scan the app's rows once per change).
+           INSERT INTO consent_state AS s
+             (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin,
+              updated_at, audit_record_id, source)
+           SELECT $1, $2, i.identity, i.list_type, i.opted_out, i.since, i.last_event_time,
+                  i.origin, now(), CASE WHEN i.decided THEN i.audit_id END, i.source
+             FROM input i WHERE i.write = 'update'
+           ON CONFLICT (project_id, app_id, identity, list_type) DO UPDATE
+              SET opted_out = EXCLUDED.opted_out, since = EXCLUDED.since,
+                  last_event_time = EXCLUDED.last_event_time, origin = EXCLUDED.origin,
+                  updated_at = EXCLUDED.updated_at,
+                  audit_record_id = coalesce(EXCLUDED.audit_record_id, s.audit_record_id),
+                  source = CASE WHEN EXCLUDED.audit_record_id IS NULL THEN s.source
+                                ELSE EXCLUDED.source END
+         )
+         SELECT i.audit_id::text AS id, i.identity, i.list_type, r.ord IS NULL AS lost
+           FROM input i LEFT JOIN recorded r ON r.ord = i.ord`,
+        [
+          ctx.app.projectId,
+          ctx.app.appId,
+          changes.map((c) => c.identity),
+          changes.map((c) => c.listType),
+          changes.map((c) => c.operation),
+          changes.map((c) => c.outcome),
+          changes.map((c) => c.reason ?? null),
+          changes.map((c) => (c.evidence === undefined ? null : JSON.stringify(c.evidence))),
+          changes.map((c) => c.eventTime.toISOString()),
+          changes.map((c) => c.claimedEventTime?.toISOString() ?? null),
+          changes.map((c) => c.source ?? null),
+          changes.map((c) => c.write),
+          changes.map((c) => c.next?.opted_out ?? null),
+          changes.map((c) => c.next?.since.toISOString() ?? null),
+          changes.map((c) => c.next?.last_event_time.toISOString() ?? null),
+          changes.map((c) => c.next?.origin ?? null),
+          changes.map((c) => c.decided),
+          ctx.origin,
+          ctx.actor,
+          ctx.batchId ?? null,
+          ctx.importId ?? null,
+        ],
+      );
+    const byKey = new Map(rows.map((r) => [stateKey(r.identity, r.list_type), r]));
+    const lost = new Set<string>();
+    const ids = changes.map((c) => {
+      const key = stateKey(c.identity, c.listType);
+      const row = byKey.get(key)!;
+      if (row.lost) {
+        lost.add(key);
+        return undefined;
+      }
+      return row.id;
+    });
+    return { ids, lost };
   }
 }
 
 /** The key of one identity on one list, for maps. */
 export function stateKey(identity: string, listType: string): string {
   return `${identity}\u0000${listType}`;
-}
-
-/** A row to create for a key that had none. */
-export interface NewRow {
-  identity: string;
-  listType: ListType;
-  state: NewState;
 }
 
 /** Who made a set of changes (the audit record's scalars). */
@@ -313,7 +312,9 @@ export interface RecordedChange {
   source?: string | null;
   eventTime: Date;
   claimedEventTime: Date | null;
-  /** The state to store, or undefined when the row must not change. */
+  /** How the row is written: created (it had none), updated, or left alone (null). */
+  write: 'create' | 'update' | null;
+  /** The state to store when written. */
   next?: NewState;
   /** Whether this change becomes the row's decider (it applied, or created the row). */
   decided: boolean;

@@ -8,13 +8,7 @@ import { AuditRecordEntity } from '../audit/audit-record.entity.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { ConsentEvents } from './consent-events.js';
-import {
-  ConsentRepository,
-  NewRow,
-  NewState,
-  StoredState,
-  stateKey,
-} from './consent.repository.js';
+import { ConsentRepository, NewState, StoredState, stateKey } from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
 import {
@@ -190,10 +184,9 @@ export class ConsentService {
   }
 
   /**
-   * Changes to distinct keys, in lock order: lock them all (one statement), plan each, create
-   * the rows that had none (one statement; a key a concurrent transaction created first is locked
-   * and planned again), then append the audit records and write the states (one statement), and
-   * publish the applied changes.
+   * Changes to distinct keys, in lock order: lock them all (one statement), plan each, then
+   * append the audit records and write the states (one statement; a key a concurrent transaction
+   * created since the lock is locked and planned again), and publish the applied changes.
    */
   private async applyRound(
     tx: EntityManager,
@@ -201,85 +194,74 @@ export class ConsentService {
     round: { c: ChangeInput; i: number }[],
     results: ChangeResult[],
   ): Promise<void> {
-    const planned = new Array<{ plan: PlannedChange; current: StoredState | null }>(round.length);
-    let pending = round.map((_, k) => k);
+    let pending = round;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > 3) throw new Error('consent_state rows kept changing under an insert');
       const locked = await this.consents.lockStates(
         tx,
         ctx.app,
-        pending.map((k) => round[k]!.c),
+        pending.map(({ c }) => c),
       );
-      const inserts: NewRow[] = [];
-      const insertedAt: number[] = [];
-      pending.forEach((k, j) => {
-        const { c } = round[k]!;
-        const { current, arrival } = locked[j]!;
-        const plan = planChange(current, { action: c.action, eventTime: c.eventTime, arrival });
-        planned[k] = { plan, current };
-        if (!current && plan.next) {
-          inserts.push({
+      const planned = pending.map(({ c }, k) => {
+        const { current, arrival } = locked[k]!;
+        return {
+          current,
+          plan: planChange(current, { action: c.action, eventTime: c.eventTime, arrival }),
+        };
+      });
+      const { ids, lost } = await this.consents.recordChanges(
+        tx,
+        ctx,
+        pending.map(({ c }, k) => {
+          const { plan, current } = planned[k]!;
+          return {
             identity: c.identity,
             listType: c.listType,
-            state: this.stateOf(ctx, plan, null),
-          });
-          insertedAt.push(k);
-        }
-      });
-      if (inserts.length === 0) break;
-      const inserted = await this.consents.insertAbsent(tx, ctx.app, inserts);
-      // A key created concurrently since the lock: lock and plan it again.
-      pending = insertedAt.filter((k) => {
-        const { c } = round[k]!;
-        return !inserted.has(stateKey(c.identity, c.listType));
-      });
-    }
-    const ids = await this.consents.recordChanges(
-      tx,
-      ctx,
-      round.map(({ c }, k) => {
+            operation: plan.operation,
+            outcome: plan.outcome,
+            reason: c.reason,
+            evidence: c.evidence,
+            source: c.source,
+            eventTime: plan.eventTime,
+            claimedEventTime: plan.claimedEventTime,
+            write: !plan.next ? null : current ? 'update' : 'create',
+            next: plan.next ? this.stateOf(ctx, plan, current) : undefined,
+            decided: plan.next !== undefined && (plan.outcome === Outcome.APPLIED || !current),
+          };
+        }),
+      );
+      for (let k = 0; k < pending.length; k++) {
+        const auditRecordId = ids[k];
+        if (auditRecordId === undefined) continue;
+        const { c, i } = pending[k]!;
         const { plan, current } = planned[k]!;
-        return {
+        if (plan.outcome === Outcome.APPLIED) {
+          // In this transaction, whatever the origin and mode (callbacks subscribe).
+          await this.events.publish(tx, ctx.app, {
+            trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
+            identity: c.identity,
+            listType: c.listType,
+            origin: ctx.origin,
+            auditRecordId,
+            eventTime: plan.eventTime,
+            channel: ctx.channel ?? null,
+            contactId: ctx.contactId ?? null,
+          });
+        }
+        results[i] = {
           identity: c.identity,
           listType: c.listType,
-          operation: plan.operation,
           outcome: plan.outcome,
-          reason: c.reason,
-          evidence: c.evidence,
-          source: c.source,
-          eventTime: plan.eventTime,
-          claimedEventTime: plan.claimedEventTime,
-          next: plan.next ? this.stateOf(ctx, plan, current) : undefined,
-          decided: plan.next !== undefined && (plan.outcome === Outcome.APPLIED || !current),
-        };
-      }),
-    );
-    for (let k = 0; k < round.length; k++) {
-      const { c, i } = round[k]!;
-      const { plan, current } = planned[k]!;
-      const auditRecordId = ids[k]!;
-      if (plan.outcome === Outcome.APPLIED) {
-        // In this transaction, whatever the origin and mode (callbacks subscribe).
-        await this.events.publish(tx, ctx.app, {
-          trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
-          identity: c.identity,
-          listType: c.listType,
-          origin: ctx.origin,
+          operation: plan.operation,
           auditRecordId,
           eventTime: plan.eventTime,
-          channel: ctx.channel ?? null,
-          contactId: ctx.contactId ?? null,
-        });
+          optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
+        };
       }
-      results[i] = {
-        identity: c.identity,
-        listType: c.listType,
-        outcome: plan.outcome,
-        operation: plan.operation,
-        auditRecordId,
-        eventTime: plan.eventTime,
-        optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
-      };
+      pending =
+        lost.size === 0
+          ? []
+          : pending.filter(({ c }) => lost.has(stateKey(c.identity, c.listType)));
     }
   }
 
