@@ -1,0 +1,306 @@
+// `node bench/import.mjs` (after `npm run build`): a bulk import of 1,000,000 CSV rows into the
+// service on a real PostgreSQL, beside the baseline of `psql \copy` of the same file into a bare
+// table, in the same run. See bench/README.md.
+//
+// 1. creates a fresh database on DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432/test)
+//    and boots the built service on it (job workers on);
+// 2. seeds BENCH_IMPORT_EXISTING opt-outs (10 % of the rows) with plain SQL;
+// 3. writes the CSV: 80 % new opt-outs (in "+1 555 ..." form, normalised by the service),
+//    10 % opt-outs of the seeded identities (no change), 10 % bad rows (bad identity, list type,
+//    action or event time), shuffled;
+// 4. baseline: `psql \copy` of the file into a bare six-text-column table (no indexes);
+// 5. POSTs the file as a streamed body (text/csv), polls the import until SUCCEEDED, sampling the
+//    service's RSS every 100 ms; checks the counts and the database;
+// 6. prints the figures and the ratio; always stops the service and drops the database.
+import { execFileSync } from 'node:child_process';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { freePort, startNode, waitForHealthy } from './lib.mjs';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 1_000_000);
+const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 600);
+const BASE_DB_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PROJECT = 'bench-project';
+const APP = 'bench-import';
+const ADMIN_API_KEY = `bench-admin-key-${Math.random().toString(36).slice(2)}-0123456789`;
+const AUTH = { authorization: `Bearer ${ADMIN_API_KEY}` };
+const EXISTING = Math.round(ROWS / 10);
+const BAD = Math.round(ROWS / 10);
+const NEW = ROWS - EXISTING - BAD;
+const TARGET_S = 30;
+const TARGET_RSS_MB = 300;
+
+// The service reads its configuration from the environment: only what we pass reaches it.
+const { configKeys } = await import(
+  pathToFileURL(path.join(ROOT, 'dist', 'src', 'config', 'app-config.js')).href
+);
+for (const key of [...configKeys(), 'NODE_OPTIONS']) delete process.env[key];
+
+const log = (msg) => console.log(`[bench:import] ${msg}`);
+const state = { service: null, dbName: null, file: null };
+
+async function cleanup() {
+  await state.service?.stop().catch(() => {});
+  if (state.file) rmSync(state.file, { force: true });
+  if (state.dbName) {
+    const admin = new pg.Client({ connectionString: BASE_DB_URL });
+    try {
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${state.dbName}" WITH (FORCE)`);
+      log(`dropped database ${state.dbName}`);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  }
+}
+const abort = async (why, code) => {
+  console.error(`\n${why}: cleaning up`);
+  await cleanup();
+  process.exit(code);
+};
+process.once('SIGINT', () => abort('interrupted', 130));
+setTimeout(
+  () => abort(`time limit of ${TIMEOUT_S} s reached (BENCH_TIMEOUT_S)`, 1),
+  TIMEOUT_S * 1000,
+).unref();
+
+/** A seeded PRNG (mulberry32): the same file every run. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const existingIdentity = (i) => `1666${String(i).padStart(7, '0')}`;
+const BAD_ROWS = [
+  (i) => `not-a-number-${i},OPT_OUT_ALL,OPT_OUT,,,bench`,
+  (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_SOMETIMES,OPT_OUT,,,bench`,
+  (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_ALL,MAYBE,,,bench`,
+  (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_ALL,OPT_OUT,yesterday,,bench`,
+];
+
+/** Writes the CSV; returns its size in bytes. */
+async function writeFile(file) {
+  const random = prng(8);
+  // Row kinds, shuffled (Fisher-Yates over a compact array): 0 new, 1 existing, 2 bad.
+  const kinds = new Uint8Array(ROWS);
+  kinds.fill(1, NEW, NEW + EXISTING);
+  kinds.fill(2, NEW + EXISTING);
+  for (let i = ROWS - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const k = kinds[i];
+    kinds[i] = kinds[j];
+    kinds[j] = k;
+  }
+  const out = createWriteStream(file);
+  out.write('identity,list_type,action,event_time,reason,source\n');
+  let chunk = '';
+  let n = [0, 0, 0];
+  for (let i = 0; i < ROWS; i++) {
+    const kind = kinds[i];
+    const k = n[kind]++;
+    if (kind === 0) {
+      chunk += `+1 555 ${String(k).padStart(7, '0')},OPT_OUT_ALL,OPT_OUT,2026-01-02T03:04:05Z,imported from bench,bench\n`;
+    } else if (kind === 1) {
+      chunk += `${existingIdentity(k)},OPT_OUT_ALL,OPT_OUT,,,bench\n`;
+    } else {
+      chunk += `${BAD_ROWS[k % BAD_ROWS.length](k)}\n`;
+    }
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  return statSync(file).size;
+}
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js'))) {
+    throw new Error('dist/src/main.js not found: build first (npm run build)');
+  }
+  const admin = new pg.Client({ connectionString: BASE_DB_URL });
+  await admin.connect();
+  const dbName = `consent_gate_bench_import_${Date.now()}_${process.pid}`;
+  state.dbName = dbName;
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const { rows: version } = await admin.query('SHOW server_version');
+  await admin.end();
+  const dbUrl = new URL(BASE_DB_URL);
+  dbUrl.pathname = `/${dbName}`;
+
+  const port = await freePort();
+  state.service = startNode(
+    'service',
+    path.join(ROOT, 'dist', 'src', 'main.js'),
+    {
+      DATABASE_URL: dbUrl.toString(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY,
+      LOG_LEVEL: 'warn',
+      OUTBOX_WORKER_ENABLED: 'true',
+    },
+    { cwd: ROOT },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHealthy(`${base}/health`, state.service, 60_000);
+  const pid = state.service.child.pid;
+  log(`service up (pid ${pid}) on PostgreSQL ${version[0].server_version}, database ${dbName}`);
+
+  const db = new pg.Client({ connectionString: dbUrl.toString() });
+  await db.connect();
+  await db.query(
+    `INSERT INTO consent_state (project_id, app_id, identity, list_type, opted_out, since,
+                                last_event_time, origin, updated_at)
+     SELECT $1, $2, '1666' || lpad(g::text, 7, '0'), 'OPT_OUT_ALL', true, now() - interval '1 day',
+            now() - interval '1 day', 'ORIGIN_API', now()
+       FROM generate_series(0, $3::int - 1) g`,
+    [PROJECT, APP, EXISTING],
+  );
+  await db.query('ANALYZE consent_state');
+  log(`seeded ${EXISTING} existing opt-outs`);
+
+  const file = path.join(os.tmpdir(), `consent-gate-bench-import-${process.pid}.csv`);
+  state.file = file;
+  const bytes = await writeFile(file);
+  log(
+    `wrote ${ROWS} rows (${NEW} new, ${EXISTING} existing, ${BAD} bad), ${(bytes / 1e6).toFixed(1)} MB`,
+  );
+
+  // Baseline: psql \copy of the same file into a bare table.
+  await db.query(
+    `CREATE TABLE bench_bare_copy (identity text, list_type text, action text, event_time text,
+                                   reason text, source text)`,
+  );
+  const copyStart = process.hrtime.bigint();
+  execFileSync('psql', [
+    '-q',
+    dbUrl.toString(),
+    '-c',
+    `\\copy bench_bare_copy FROM '${file}' WITH (FORMAT csv, HEADER true)`,
+  ]);
+  const copyS = Number(process.hrtime.bigint() - copyStart) / 1e9;
+  await db.query('DROP TABLE bench_bare_copy');
+  log(`baseline psql \\copy: ${copyS.toFixed(2)} s`);
+
+  const idleRss = rssMb(pid);
+  let maxRss = idleRss ?? 0;
+  const sampler = setInterval(() => {
+    const r = rssMb(pid);
+    if (r !== null && r > maxRss) maxRss = r;
+  }, 100);
+  const start = process.hrtime.bigint();
+  const res = await fetch(`${base}/v1/projects/${PROJECT}/apps/${APP}/imports`, {
+    method: 'POST',
+    headers: { ...AUTH, 'content-type': 'text/csv', 'content-length': String(bytes) },
+    body: createReadStream(file),
+    duplex: 'half',
+  });
+  const accepted = await res.json();
+  const receivedS = Number(process.hrtime.bigint() - start) / 1e9;
+  if (res.status !== 202)
+    throw new Error(`import answered ${res.status}: ${JSON.stringify(accepted)}`);
+  log(`202 after ${receivedS.toFixed(2)} s: ${JSON.stringify(accepted)}`);
+  let status;
+  for (;;) {
+    const r = await fetch(
+      `${base}/v1/projects/${PROJECT}/apps/${APP}/imports/${accepted.import_id}`,
+      { headers: AUTH },
+    );
+    status = await r.json();
+    if (status.status !== 'RUNNING') break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const totalS = Number(process.hrtime.bigint() - start) / 1e9;
+  clearInterval(sampler);
+  const { errors: _errors, ...counts } = status;
+  log(`finished after ${totalS.toFixed(2)} s: ${JSON.stringify(counts)}`);
+
+  const { rows: check } = await db.query(
+    `SELECT (SELECT count(*)::int FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND opted_out) AS on_list,
+            (SELECT count(*)::int FROM consent_audit WHERE import_id = $3) AS audit_records`,
+    [PROJECT, APP, accepted.import_id],
+  );
+  await db.end();
+  const expect = {
+    status: 'SUCCEEDED',
+    rows_read: ROWS,
+    rejected: BAD,
+    applied: NEW,
+    no_change: EXISTING,
+    on_list: NEW + EXISTING,
+    audit_records: NEW + EXISTING,
+  };
+  const got = { ...status, ...check[0] };
+  const wrong = Object.entries(expect).filter(([k, v]) => got[k] !== v);
+  if (wrong.length > 0) {
+    throw new Error(
+      `wrong result: ${wrong.map(([k, v]) => `${k}=${got[k]} (expected ${v})`).join(', ')}`,
+    );
+  }
+
+  const rows = [
+    [
+      'baseline: psql \\copy into a bare table',
+      `${copyS.toFixed(2)} s`,
+      `${Math.round(ROWS / copyS).toLocaleString('en')} rows/s`,
+    ],
+    [
+      'import: first byte to 202 (body stored)',
+      `${receivedS.toFixed(2)} s`,
+      `${Math.round(ROWS / receivedS).toLocaleString('en')} rows/s`,
+    ],
+    [
+      'import: first byte to SUCCEEDED',
+      `${totalS.toFixed(2)} s`,
+      `${Math.round(ROWS / totalS).toLocaleString('en')} rows/s`,
+    ],
+  ];
+  console.log('');
+  for (const r of rows) console.log(`  ${r[0].padEnd(42)} ${r[1].padStart(9)}  ${r[2]}`);
+  console.log(`  ratio import / baseline: ${(totalS / copyS).toFixed(1)}x the time of \\copy`);
+  console.log(
+    `  service RSS: idle ${idleRss?.toFixed(0)} MB, max ${maxRss.toFixed(0)} MB (target <= ${TARGET_RSS_MB} MB): ${maxRss <= TARGET_RSS_MB ? 'PASS' : 'MISS'}`,
+  );
+  console.log(`  time target <= ${TARGET_S} s: ${totalS <= TARGET_S ? 'PASS' : 'MISS'}`);
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(e);
+  if (state.service) console.error(state.service.logTail());
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
