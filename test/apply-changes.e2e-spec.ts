@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { ConsentService, ChangeInput } from '../src/consent/consent.service.js';
 import { ChangeAction, ListType, Origin } from '../src/consent/domain/consent-types.js';
 import type { AppRef } from '../src/kernel/app-ref.js';
+import { backfillDeciders } from '../src/database/migrations/1764500000000-import-export-core.js';
 import { newApp, startTestApp, TestApp } from './utils.js';
 
 /** A small seeded PRNG (mulberry32), so that a failure can be replayed from its seed. */
@@ -160,5 +161,60 @@ describe('ConsentService.applyChanges (set-based)', () => {
     );
     expect(n).toBe(400);
     expect((await states(app)).filter((s) => s.opted_out)).toHaveLength(200);
+  });
+});
+
+describe('migration 1764500000000', () => {
+  let t: TestApp;
+  let ds: DataSource;
+  beforeAll(async () => {
+    t = await startTestApp();
+    ds = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  it("names each existing row's deciding audit record: its latest applied change, else its first", async () => {
+    const { projectId, appId } = newApp();
+    const q = ds.createQueryRunner();
+    await q.connect();
+    await q.startTransaction();
+    try {
+      // As the old code left them: rows without audit_record_id, and their audit trails.
+      await q.query(
+        `INSERT INTO consent_state
+           (project_id, app_id, identity, list_type, opted_out, since, last_event_time, origin)
+         VALUES ($1, $2, '461', 'OPT_OUT_ALL', false, now(), now(), 'ORIGIN_API'),
+                ($1, $2, '462', 'OPT_OUT_ALL', false, now(), now(), 'ORIGIN_API')`,
+        [projectId, appId],
+      );
+      const audit = async (identity: string, operation: string, outcome: string) => {
+        const rows: { id: string }[] = await q.query(
+          `INSERT INTO consent_audit
+             (project_id, app_id, identity, list_type, origin, operation, outcome, actor, event_time)
+           VALUES ($1, $2, $3, 'OPT_OUT_ALL', 'ORIGIN_API', $4, $5, 'k', now()) RETURNING id::text AS id`,
+          [projectId, appId, identity, operation, outcome],
+        );
+        return rows[0]!.id;
+      };
+      await audit('461', 'OPERATION_INSERT', 'APPLIED');
+      const optIn = await audit('461', 'OPERATION_DELETE', 'APPLIED');
+      await audit('461', 'OPERATION_DELETE', 'NO_CHANGE');
+      await audit('461', 'OPERATION_INSERT', 'SUPERSEDED');
+      const created = await audit('462', 'OPERATION_DELETE', 'NO_CHANGE');
+      await audit('462', 'OPERATION_DELETE', 'NO_CHANGE');
+      await q.query(backfillDeciders(true), [projectId]);
+      const rows: { identity: string; audit_record_id: string }[] = await q.query(
+        `SELECT identity, audit_record_id::text AS audit_record_id FROM consent_state
+          WHERE project_id = $1 ORDER BY identity`,
+        [projectId],
+      );
+      expect(rows).toEqual([
+        { identity: '461', audit_record_id: optIn },
+        { identity: '462', audit_record_id: created },
+      ]);
+    } finally {
+      await q.rollbackTransaction();
+      await q.release();
+    }
   });
 });
