@@ -22,14 +22,16 @@ describe('consent events', () => {
     const { projectId, appId, base } = newApp();
     const identity = randomPhone();
     const seen: { app: AppRef; change: ConsentChanged; stored: unknown[] }[] = [];
-    const unsubscribe = events.subscribe(async (tx: EntityManager, app, change) => {
+    const unsubscribe = events.subscribe(async (tx: EntityManager, app, changes) => {
       if (app.appId !== appId) return;
-      const stored: unknown[] = await tx.query(
-        `SELECT opted_out FROM consent_state
-          WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
-        [app.projectId, app.appId, change.identity, change.listType],
-      );
-      seen.push({ app, change, stored });
+      for (const change of changes) {
+        const stored: unknown[] = await tx.query(
+          `SELECT opted_out FROM consent_state
+            WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND list_type = $4`,
+          [app.projectId, app.appId, change.identity, change.listType],
+        );
+        seen.push({ app, change, stored });
+      }
     });
     try {
       const put = await api.put(`${base}/identities/${identity}/opt-outs/OPT_OUT_MARKETING`, {});

@@ -18,18 +18,20 @@ export interface ConsentChanged {
 }
 
 /**
- * Called inside the transaction of the change, with its EntityManager: whatever it writes commits
- * or rolls back with the change, and a subscriber that throws rolls the change back.
+ * Called inside the transaction of the changes, with its EntityManager, once per set of changes
+ * applied together (one request, one chunk of an import), in the order they were applied:
+ * whatever it writes commits or rolls back with them, and a subscriber that throws rolls them
+ * back.
  */
 export type ConsentChangedSubscriber = (
   tx: EntityManager,
   app: AppRef,
-  change: ConsentChanged,
+  changes: readonly ConsentChanged[],
 ) => Promise<void>;
 
 /**
  * "Consent changed", published by ConsentService for every applied change, inside its
- * transaction (an in-process, in-transaction event sink). Subscribers (e.g. callbacks) register
+ * transaction (in sets: see ConsentChangedSubscriber) (an in-process, in-transaction event sink). Subscribers (e.g. callbacks) register
  * at module init and are called one after the other, in registration order. Consent knows none of
  * them.
  */
@@ -46,8 +48,10 @@ export class ConsentEvents {
     };
   }
 
-  async publish(tx: EntityManager, app: AppRef, change: ConsentChanged): Promise<void> {
-    for (const subscriber of this.subscribers) await subscriber(tx, app, change);
+  /** Publishes the changes applied together (none: nothing is called). */
+  async publish(tx: EntityManager, app: AppRef, changes: readonly ConsentChanged[]): Promise<void> {
+    if (changes.length === 0) return;
+    for (const subscriber of this.subscribers) await subscriber(tx, app, changes);
   }
 }
 

@@ -7,7 +7,7 @@ import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { SettingsService } from '../settings/settings.service.js';
-import { ConsentEvents } from './consent-events.js';
+import { ConsentChanged, ConsentEvents } from './consent-events.js';
 import { ConsentRepository, NewState, StoredState, stateKey } from './consent.repository.js';
 import { CheckAnswer, Verdict } from './domain/check-answer.js';
 import { listsThatStop } from './domain/decision-matrix.js';
@@ -230,14 +230,14 @@ export class ConsentService {
           };
         }),
       );
+      const applied: ConsentChanged[] = [];
       for (let k = 0; k < pending.length; k++) {
         const auditRecordId = ids[k];
         if (auditRecordId === undefined) continue;
         const { c, i } = pending[k]!;
         const { plan, current } = planned[k]!;
         if (plan.outcome === Outcome.APPLIED) {
-          // In this transaction, whatever the origin and mode (callbacks subscribe).
-          await this.events.publish(tx, ctx.app, {
+          applied.push({
             trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
             identity: c.identity,
             listType: c.listType,
@@ -258,6 +258,8 @@ export class ConsentService {
           optedOut: plan.next ? plan.next.opted_out : (current?.opted_out ?? false),
         };
       }
+      // In this transaction, whatever the origin and mode (callbacks subscribe).
+      await this.events.publish(tx, ctx.app, applied);
       pending =
         lost.size === 0
           ? []

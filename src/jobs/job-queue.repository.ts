@@ -129,6 +129,34 @@ export class JobQueueRepository {
   }
 
   /**
+   * Queues jobs inside the caller's transaction, in one statement, in the order given (their ids
+   * ascend in that order, which ordering keys rely on). Nothing happens unless `tx` commits.
+   */
+  async enqueueAll(tx: EntityManager, jobs: readonly NewJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await tx.query(
+      `INSERT INTO outbox_jobs
+         (kind, project_id, app_id, payload, status, give_up_at, ordering_key, at_most_once)
+       SELECT t.kind, t.project_id, t.app_id, t.payload, 'PENDING',
+              now() + make_interval(secs => t.give_up_after_s), t.ordering_key, t.at_most_once
+         FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::jsonb[], $5::int[],
+                     $6::varchar[], $7::boolean[])
+              WITH ORDINALITY t(kind, project_id, app_id, payload, give_up_after_s, ordering_key,
+                                at_most_once, ord)
+        ORDER BY t.ord`,
+      [
+        jobs.map((j) => j.kind),
+        jobs.map((j) => j.projectId),
+        jobs.map((j) => j.appId),
+        jobs.map((j) => JSON.stringify(j.payload)),
+        jobs.map((j) => j.giveUpAfterS),
+        jobs.map((j) => j.orderingKey ?? null),
+        jobs.map((j) => j.atMostOnce ?? false),
+      ],
+    );
+  }
+
+  /**
    * Claims up to `limit` due jobs of one kind, in one statement: the rows are locked with
    * `FOR UPDATE SKIP LOCKED` (jobs being claimed by another instance are skipped, not waited
    * for), their attempt is counted, they are marked in_flight and their next_attempt_at moves
