@@ -406,6 +406,8 @@ describe('Sinch webhook endpoint', () => {
         event_time: eventTime.toISOString(),
         claimed_event_time: null,
         recorded_at: expect.any(String),
+        import_id: null,
+        source: null,
       },
     ]);
     const events = (await api.get(`${base}/identities/46732001122/webhook-events`)).body

@@ -31,6 +31,32 @@ export type ExportFormat = 'csv' | 'ndjson';
  */
 const AS_IS_LINES = `WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`;
 
+/** The COPY statement of a list export (bench/export.mjs runs it bare, as its baseline). */
+export function listExportSql(app: AppRef, listType: ListType, format: ExportFormat): string {
+  const columns = LIST_EXPORT_COLUMNS.map(([name, sql]) => `${sql} AS ${name}`).join(', ');
+  const rows = `FROM consent_state s
+      WHERE s.project_id = ${escapeLiteral(app.projectId)} AND s.app_id = ${escapeLiteral(app.appId)}
+        AND s.list_type = ${escapeLiteral(listType)} AND s.opted_out
+      ORDER BY s.identity`;
+  return format === 'csv'
+    ? `COPY (SELECT ${columns} ${rows}) TO STDOUT WITH (FORMAT csv, HEADER)`
+    : `COPY (SELECT (SELECT row_to_json(r)::text FROM (SELECT ${columns}) r) ${rows})
+         TO STDOUT ${AS_IS_LINES}`;
+}
+
+/** The COPY statement of an audit export: NDJSON of AuditRecordDto, in id order. */
+export function auditExportSql(app: AppRef, range: { from?: string; to?: string }): string {
+  const bounds = [
+    range.from ? `AND a.recorded_at >= ${escapeLiteral(range.from)}::timestamptz` : '',
+    range.to ? `AND a.recorded_at < ${escapeLiteral(range.to)}::timestamptz` : '',
+  ].join(' ');
+  return `COPY (SELECT ${auditRecordJsonSql()} FROM consent_audit a
+            WHERE a.project_id = ${escapeLiteral(app.projectId)}
+              AND a.app_id = ${escapeLiteral(app.appId)} ${bounds}
+            ORDER BY a.id)
+       TO STDOUT ${AS_IS_LINES}`;
+}
+
 /**
  * The exports' reads: each one statement, `COPY (SELECT ...) TO STDOUT` on a connection of its
  * own from the pool, streamed as the database writes it (backpressure included: a slow reader
@@ -42,17 +68,7 @@ export class ExportsRepository {
 
   /** Every identity on the list, in identity order (the order of the Sinch list endpoint). */
   copyList(app: AppRef, listType: ListType, format: ExportFormat): Promise<Readable> {
-    const columns = LIST_EXPORT_COLUMNS.map(([name, sql]) => `${sql} AS ${name}`).join(', ');
-    const rows = `FROM consent_state s
-      WHERE s.project_id = ${escapeLiteral(app.projectId)} AND s.app_id = ${escapeLiteral(app.appId)}
-        AND s.list_type = ${escapeLiteral(listType)} AND s.opted_out
-      ORDER BY s.identity`;
-    return this.copyOut(
-      format === 'csv'
-        ? `COPY (SELECT ${columns} ${rows}) TO STDOUT WITH (FORMAT csv, HEADER)`
-        : `COPY (SELECT (SELECT row_to_json(r)::text FROM (SELECT ${columns}) r) ${rows})
-           TO STDOUT ${AS_IS_LINES}`,
-    );
+    return this.copyOut(listExportSql(app, listType, format));
   }
 
   /**
@@ -60,17 +76,7 @@ export class ExportsRepository {
    * recorded_at in [from, to) where given (RFC 3339 texts, already validated).
    */
   copyAuditRecords(app: AppRef, range: { from?: string; to?: string }): Promise<Readable> {
-    const bounds = [
-      range.from ? `AND a.recorded_at >= ${escapeLiteral(range.from)}::timestamptz` : '',
-      range.to ? `AND a.recorded_at < ${escapeLiteral(range.to)}::timestamptz` : '',
-    ].join(' ');
-    return this.copyOut(
-      `COPY (SELECT ${auditRecordJsonSql()} FROM consent_audit a
-              WHERE a.project_id = ${escapeLiteral(app.projectId)}
-                AND a.app_id = ${escapeLiteral(app.appId)} ${bounds}
-              ORDER BY a.id)
-         TO STDOUT ${AS_IS_LINES}`,
-    );
+    return this.copyOut(auditExportSql(app, range));
   }
 
   /**
