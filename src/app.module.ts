@@ -11,6 +11,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { SettingsModule } from './settings/settings.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { ConsentModule } from './consent/consent.module.js';
+import { ExportsModule } from './exports/exports.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggerModule } from 'nestjs-pino';
 import { loggerParams } from './logging/logging.js';
@@ -53,6 +54,7 @@ export class AppModule {
         SettingsModule,
         AuditModule,
         ConsentModule,
+        ExportsModule,
         RepliesModule,
         CallbacksModule,
         KeywordsModule,

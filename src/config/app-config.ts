@@ -53,6 +53,20 @@ export class AppConfig {
   @Min(100)
   DATABASE_STATEMENT_TIMEOUT_MS = 15000;
 
+  /**
+   * An export (GET ...:export) whose client has not taken any data for this long is cut: its
+   * database connection goes back to the pool (discarded) instead of waiting on the client.
+   */
+  @IsInt()
+  @Min(1000)
+  EXPORT_STALL_TIMEOUT_MS = 60000;
+
+  /** Exports streaming at once on this instance (each holds a pool connection); more: 429. */
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  EXPORT_MAX_CONCURRENT = 2;
+
   /** Run pending migrations at boot. */
   @IsBoolean()
   MIGRATIONS_RUN = true;
@@ -266,6 +280,8 @@ const INTEGER_KEYS = new Set([
   'DATABASE_POOL_SIZE',
   'DATABASE_CONNECT_TIMEOUT_MS',
   'DATABASE_STATEMENT_TIMEOUT_MS',
+  'EXPORT_STALL_TIMEOUT_MS',
+  'EXPORT_MAX_CONCURRENT',
   'TOKEN_TTL_SECONDS',
   'AUTH_CACHE_TTL_MS',
   'SETTINGS_CACHE_TTL_MS',

@@ -12,6 +12,7 @@ import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
 import { AppParams } from '../common/params.dto.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { toAuditRecordDto } from './audit-record-view.js';
 import { ConsentService, ChangeResult } from './consent.service.js';
 import { ChangeAction, ContentType, Origin } from './domain/consent-types.js';
 import {
@@ -122,24 +123,7 @@ export class ConsentController {
       q.page_token,
     );
     return {
-      audit_records: page.records.map((r) => ({
-        id: String(r.id),
-        kind: r.kind,
-        identity: r.identity,
-        list_type: r.list_type,
-        origin: r.origin,
-        operation: r.operation,
-        outcome: r.outcome,
-        actor: r.actor,
-        reason: r.reason,
-        evidence: r.evidence,
-        batch_id: r.batch_id,
-        event_time: r.event_time.toISOString(),
-        claimed_event_time: r.claimed_event_time?.toISOString() ?? null,
-        recorded_at: r.recorded_at.toISOString(),
-        import_id: r.import_id,
-        source: r.source,
-      })),
+      audit_records: page.records.map(toAuditRecordDto),
       next_page_token: page.nextPageToken,
     };
   }
