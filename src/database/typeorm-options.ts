@@ -18,6 +18,7 @@ import { AuditTrailEvents1764100000000 } from './migrations/1764100000000-audit-
 import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-ordering.js';
 import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
 import { JobsInDoubtRetention1764400000000 } from './migrations/1764400000000-jobs-in-doubt-retention.js';
+import { SettingsHistoryPointInTime1764700000000 } from './migrations/1764700000000-settings-history-point-in-time.js';
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
@@ -45,6 +46,7 @@ export const MIGRATIONS = [
   OutboxOrdering1764200000000,
   EventTimeRepair1764300000000,
   JobsInDoubtRetention1764400000000,
+  SettingsHistoryPointInTime1764700000000,
 ];
 
 /**

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditRepository } from '../audit/audit.repository.js';
+import { settingsChangeRecord, type SettingsChangeEvidence } from '../audit/audit-records.js';
 import { AppConfig } from '../config/app-config.js';
 import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
@@ -34,6 +36,7 @@ export class SettingsService {
     @InjectRepository(AppSettingsEntity) private readonly repo: Repository<AppSettingsEntity>,
     private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
+    private readonly audit: AuditRepository,
   ) {
     this.cached = cache.namespace('settings', 'app');
   }
@@ -41,6 +44,11 @@ export class SettingsService {
   /** The app's mode when this instance has it cached, without waiting; else undefined. */
   cachedModeOf(app: AppRef): ConsentMode | undefined {
     return this.cached.peek(appScope(app))?.mode;
+  }
+
+  /** The mode of an app with no settings stored (DEFAULT_MODE). */
+  get defaultMode(): ConsentMode {
+    return this.config.DEFAULT_MODE as ConsentMode;
   }
 
   /** The app's mode (cached). */
@@ -69,7 +77,16 @@ export class SettingsService {
     return this.toDto(app, row);
   }
 
-  async put(app: AppRef, dto: PutConsentSettingsRequestDto): Promise<ConsentSettingsResponseDto> {
+  /**
+   * Stores the fields given (the others keep their value). A PUT that changes anything (or
+   * stores an app's first settings) appends one SETTINGS_CHANGE audit record in the same
+   * transaction, `actor` (API key id or "admin") as its actor.
+   */
+  async put(
+    app: AppRef,
+    dto: PutConsentSettingsRequestDto,
+    actor: string,
+  ): Promise<ConsentSettingsResponseDto> {
     if (dto.replies !== undefined) validateReplies(dto.replies);
     await this.cache.write(appScope(app), async (tx) => {
       const repo = tx.getRepository(AppSettingsEntity);
@@ -89,6 +106,21 @@ export class SettingsService {
         updated_at: new Date(),
       };
       await repo.upsert(next, { conflictPaths: ['project_id', 'app_id'] });
+      const changed = changedSettings(current, next);
+      if (changed.length === 0) return;
+      const evidence: SettingsChangeEvidence = {
+        mode: next.mode,
+        matching_profile: next.matching_profile,
+        auto_reply: next.auto_reply,
+        reply_languages: Object.keys(next.replies).sort(),
+        webhook_secrets_count: next.webhook_secrets.length,
+        previous_mode: current?.mode ?? (this.config.DEFAULT_MODE as ConsentMode),
+        changed,
+      };
+      await this.audit.append(
+        tx,
+        settingsChangeRecord({ app, actor, evidence, eventTime: next.updated_at }),
+      );
     });
     return this.get(app);
   }
@@ -111,6 +143,46 @@ export class SettingsService {
       updated_at: row ? row.updated_at.toISOString() : null,
     };
   }
+}
+
+type StoredSettings = Pick<
+  AppSettingsEntity,
+  'mode' | 'webhook_secrets' | 'matching_profile' | 'auto_reply' | 'replies'
+>;
+
+/**
+ * The settings `next` sets to another value than `current` (all of them for an app's first
+ * settings), in a fixed order. Secrets and reply texts are compared, never recorded.
+ */
+export function changedSettings(current: StoredSettings | null, next: StoredSettings): string[] {
+  const differs: Record<keyof StoredSettings, boolean> = {
+    mode: current?.mode !== next.mode,
+    matching_profile: current?.matching_profile !== next.matching_profile,
+    auto_reply: current?.auto_reply !== next.auto_reply,
+    replies: !current || !sameJson(current.replies, next.replies),
+    webhook_secrets:
+      !current ||
+      current.webhook_secrets.length !== next.webhook_secrets.length ||
+      current.webhook_secrets.some((s, i) => s !== next.webhook_secrets[i]),
+  };
+  return Object.entries(differs)
+    .filter(([, d]) => d)
+    .map(([k]) => k);
+}
+
+/** Same JSON value, whatever the order of object keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) =>
+      sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  );
 }
 
 const REPLY_KINDS = new Set(['OPT_OUT', 'OPT_IN', 'HELP']);
