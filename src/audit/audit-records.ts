@@ -2,12 +2,7 @@
 // the NewAuditRecord that AuditRepository.append writes. A new kind gets its builder here (and its
 // name in AuditRecordKind and the consent_audit_kind_check constraint).
 import type { AppRef } from '../kernel/app-ref.js';
-import {
-  AuditRecordKind,
-  ConsentMode,
-  ListType,
-  Origin,
-} from '../consent/domain/consent-types.js';
+import { AuditRecordKind, ConsentMode, ListType, Origin } from '../consent/domain/consent-types.js';
 import type { MatchingProfile } from '../keywords/domain/keyword-types.js';
 import type { AuditRecordEntity } from './audit-record.entity.js';
 

@@ -300,7 +300,7 @@ export class ConsentService {
       this.audit.optOutsRecordedBy(app, identities, listsThatStop(contentType), at),
     ]);
     if (at.getTime() > now.getTime())
-      throw ApiError.field('at', `at must not be in the future (database time ${now.toISOString()})`);
+      throw ApiError.field('at', 'at must not be in the future (later than the database clock)');
     const mode = recorded ?? this.settings.defaultMode;
     // In list order, so that each identity's lists come sorted and its record ids with them.
     rows.sort((a, b) => (a.list_type < b.list_type ? -1 : a.list_type > b.list_type ? 1 : 0));

@@ -88,7 +88,12 @@ describe('CheckAnswer', () => {
       ['7', '12'],
     ]);
     // Without an instant, no decided_by and no at: the ordinary answer, unchanged.
-    const plain = new CheckAnswer(ConsentMode.PRIMARY, ContentType.CONTENT_MARKETING, ['1'], [blocked]);
+    const plain = new CheckAnswer(
+      ConsentMode.PRIMARY,
+      ContentType.CONTENT_MARKETING,
+      ['1'],
+      [blocked],
+    );
     expect(plain.toJson()).toBe(asObject(plain));
     expect(plain.toJson()).toBe(JSON.stringify(plain.toBody()));
     expect(JSON.parse(plain.toJson()).results[0]).not.toHaveProperty('decided_by');
