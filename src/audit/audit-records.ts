@@ -106,8 +106,11 @@ export interface SettingsChangeEvidence {
   /** The languages whose reply texts are overridden, sorted (never the texts). */
   reply_languages: string[];
   webhook_secrets_count: number;
-  /** The mode in effect before: the stored one, or the instance's DEFAULT_MODE for a new app. */
-  previous_mode: ConsentMode;
+  /**
+   * The mode in effect before: the stored one, or the instance's DEFAULT_MODE for a new app
+   * (null in the records migration 1764700000000 reconstructed: unknown).
+   */
+  previous_mode: ConsentMode | null;
   /** The settings this change set to a new value, in a fixed order. */
   changed: string[];
 }
