@@ -13,7 +13,8 @@
 // 3. checks that the answers are right: at = now equals the ordinary check, and at = the middle
 //    of the history equals what the seed says then (lists, mode, decided_by present);
 // 4. loads the service with autocannon, 10,000-identity CONTENT_MARKETING checks, in interleaved
-//    rounds: ordinary, at = middle of the history, at = now (an instant after the last change);
+//    rounds: ordinary, at = middle of the history, at = now (an instant after the last change),
+//    each after a warm-up of two requests per connection (BENCH_PIT_WARMUP=0: none);
 // 5. unless BENCH_PIT_WITHOUT_INDEX=0: drops consent_audit_state_change_idx and measures the
 //    point-in-time check once more (what the index earns);
 // 6. prints medians and ratios; always stops the service and drops the database.
@@ -51,15 +52,15 @@ function intEnv(name, fallback, min = 1) {
 const CONFIG = {
   identities: intEnv('BENCH_PIT_IDENTITIES', 200_000, 1000),
   rounds: intEnv('BENCH_PIT_ROUNDS', 3),
-  durationS: intEnv('BENCH_PIT_DURATION_S', 8),
-  warmupS: intEnv('BENCH_PIT_WARMUP_S', 2, 0),
+  durationS: intEnv('BENCH_PIT_DURATION_S', 10),
+  warmUp: process.env.BENCH_PIT_WARMUP !== '0',
   connections: intEnv('BENCH_PIT_CONNECTIONS', 4),
   withoutIndex: process.env.BENCH_PIT_WITHOUT_INDEX !== '0',
 };
 const LOADS_PER_ROUND = 3;
+// Each load: its duration, plus a warm-up of a few requests (a few seconds on a busy machine).
 const plannedS =
-  (CONFIG.rounds * LOADS_PER_ROUND + (CONFIG.withoutIndex ? 1 : 0)) *
-  (CONFIG.warmupS + CONFIG.durationS);
+  (CONFIG.rounds * LOADS_PER_ROUND + (CONFIG.withoutIndex ? 1 : 0)) * (CONFIG.durationS + 10);
 const TIMEOUT_S = intEnv('BENCH_TIMEOUT_S', plannedS + 300);
 const BASE_DB_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const TARGET_RATIO = 0.5;
@@ -341,7 +342,7 @@ async function verify(base, identities, moment, ordinary) {
 async function main() {
   log(
     `identities=${fmt.int(CONFIG.identities)} rounds=${CONFIG.rounds} duration=${CONFIG.durationS}s ` +
-      `warmup=${CONFIG.warmupS}s connections=${CONFIG.connections} (${os.cpus().length} CPUs, ` +
+      `connections=${CONFIG.connections} (${os.cpus().length} CPUs, ` +
       `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`,
   );
   const db = await createDatabase();
@@ -375,6 +376,22 @@ async function main() {
     'at = middle': bodies(moments.middle.at),
     'at = now': bodies(moments.now.at),
   };
+  /** Two requests per connection, answered before a load is measured (bodies and plans warm). */
+  const warmUp = async (json) => {
+    await Promise.all(
+      Array.from({ length: CONFIG.connections }, async (_, c) => {
+        for (let k = 0; k < 2; k++) {
+          const res = await fetch(service.base + CHECK_PATH, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...AUTH },
+            body: json[(c + k) % json.length],
+          });
+          if (res.status !== 200) throw new Error(`warm-up: HTTP ${res.status}`);
+          await res.arrayBuffer();
+        }
+      }),
+    );
+  };
   const run = async (label, json, durationS) => {
     let i = 0;
     return runLoad({
@@ -394,7 +411,7 @@ async function main() {
     const names = Object.keys(loads);
     const order = names.map((_, j) => names[(j + round - 1) % names.length]);
     for (const name of order) {
-      if (CONFIG.warmupS > 0) await run(`${name} warm-up`, loads[name], CONFIG.warmupS);
+      if (CONFIG.warmUp) await warmUp(loads[name]);
       const r = await run(name, loads[name], CONFIG.durationS);
       results[name].push(r);
       log(
@@ -415,7 +432,7 @@ async function main() {
       await client.end();
     }
     await verify(service.base, batches[1], moments.middle, null);
-    if (CONFIG.warmupS > 0) await run('without index warm-up', loads['at = middle'], CONFIG.warmupS);
+    if (CONFIG.warmUp) await warmUp(loads['at = middle']);
     withoutIndex = await run('at = middle, without index', loads['at = middle'], CONFIG.durationS);
     log(
       `at = middle without consent_audit_state_change_idx: ` +
