@@ -40,6 +40,8 @@ export interface PointInTime {
 
 /** A verdict's JSON after its result's identity, made once per (immutable, shared) verdict. */
 const TAILS = new WeakMap<Verdict, string>();
+/** The same without its closing brace, up to `"decided_by":` (point-in-time answers). */
+const OPEN_TAILS = new WeakMap<Verdict, string>();
 
 /**
  * The answer to a send check: the identities in the order asked, each with its (shared) verdict.
@@ -100,10 +102,19 @@ export class CheckAnswer {
         TAILS.set(v, tail);
       }
       out += `${i === 0 ? '' : ','}{"identity":${JSON.stringify(this.identities[i])}`;
-      // The tail without its closing brace, then the deciding records (ids are digits).
-      out += decidedBy
-        ? `${tail.slice(0, -1)},"decided_by":${JSON.stringify(decidedBy[i])}}`
-        : tail;
+      if (decidedBy) {
+        // The tail without its closing brace, then the deciding records: audit record ids,
+        // digits only, so quoted as they are.
+        let open = OPEN_TAILS.get(v);
+        if (open === undefined) {
+          open = `${tail.slice(0, -1)},"decided_by":`;
+          OPEN_TAILS.set(v, open);
+        }
+        const ids = decidedBy[i]!;
+        out += ids.length === 0 ? `${open}[]}` : `${open}["${ids.join('","')}"]}`;
+      } else {
+        out += tail;
+      }
     }
     return `${out}]}`;
   }
