@@ -69,7 +69,7 @@ try {
       drop(s);
     };
   }
-  await writer.put(app, { mode: 'PRIMARY' });
+  await writer.put(app, { mode: 'PRIMARY' }, 'admin');
 
   const lags = [];
   const writes = [];
@@ -81,7 +81,7 @@ try {
     const next = i % 2 === 0 ? 'SECONDARY' : 'PRIMARY';
     await reader.modeOf(app); // the old mode, cached on B
     const start = performance.now();
-    const written = writer.put(app, { mode: next });
+    const written = writer.put(app, { mode: next }, 'admin');
     let seen;
     for (;;) {
       if ((await reader.modeOf(app)) === next) {

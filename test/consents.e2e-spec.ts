@@ -157,10 +157,33 @@ describe('send-check hot path', () => {
     ['a validation error', JSON.stringify({ identities: ['1', 42], extra: 1 }), null],
     ['a missing token', JSON.stringify({ identities: ['1'] }), 'none'],
     ['a wrong token', JSON.stringify({ identities: ['1'] }), 'nope'],
-  ])("gives the controller's answer byte for byte: %s", async (_name, body, auth) => {
+    // The point-in-time check (AT: a moment after the opt-out).
+    [
+      'a point-in-time answer',
+      JSON.stringify({
+        identities: ['46732001122', '1'],
+        message_content_type: 'CONTENT_MARKETING',
+        at: 'AT',
+      }),
+      null,
+    ],
+    [
+      'an at in the future',
+      JSON.stringify({ identities: ['1'], at: '2999-01-01T00:00:00Z' }),
+      null,
+    ],
+    ['an at before 2000', JSON.stringify({ identities: ['1'], at: '1999-01-01T00:00:00Z' }), null],
+    [
+      'an at without a zone',
+      JSON.stringify({ identities: ['1'], at: '2026-11-22T10:00:00' }),
+      null,
+    ],
+  ])("gives the controller's answer byte for byte: %s", async (_name, template, auth) => {
     const api = new Api(t.baseUrl);
     const { base } = newApp();
     await api.put(`${base}/identities/46732001122/opt-outs/OPT_OUT_MARKETING`, {});
+    await new Promise((r) => setTimeout(r, 3));
+    const body = template.replace('"AT"', JSON.stringify(new Date().toISOString()));
     const token = auth === 'none' ? null : (auth ?? undefined);
     spy.mockClear();
     const hot = await rawPost(t.baseUrl, `${base}/consents:check`, body, { token });
@@ -174,6 +197,11 @@ describe('send-check hot path', () => {
     expect(hot.headers['content-type']).toBe(viaNest.headers['content-type']);
     expect(hot.headers['www-authenticate']).toBe(viaNest.headers['www-authenticate']);
     expect(hot.body).toBe(viaNest.body);
+    if (template.includes('"AT"'))
+      expect(JSON.parse(hot.body).results[0]).toMatchObject({
+        decision: 'BLOCK',
+        decided_by: [expect.any(String)],
+      });
   });
 
   it('declines what it does not handle: other methods, media types, empty bodies', async () => {

@@ -11,14 +11,23 @@ import {
 /**
  * Append-only: the database refuses UPDATE, DELETE and TRUNCATE on this table (migration trigger).
  * Consent changes (kind CONSENT_CHANGE) always have list_type, origin, operation and outcome; the
- * other kinds leave them null where they do not apply.
+ * other kinds leave them null where they do not apply. Only settings changes (SETTINGS_CHANGE,
+ * about the app) have no identity.
  */
 @Entity({ name: 'consent_audit' })
 @Index('consent_audit_identity_idx', ['project_id', 'app_id', 'identity', 'id'])
+/**
+ * The records that set a list's state (applied changes and event-time repairs), covering what
+ * the point-in-time check reads: (project_id, app_id, identity, list_type, id) INCLUDE
+ * (operation, recorded_at), partial. TypeORM cannot describe INCLUDE: migration 1764700000000
+ * owns it.
+ */
+@Index('consent_audit_state_change_idx', { synchronize: false })
 @Check(
   'consent_audit_kind_check',
-  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT')`,
+  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT', 'SETTINGS_CHANGE')`,
 )
+@Check('consent_audit_identity_check', `identity IS NOT NULL OR kind = 'SETTINGS_CHANGE'`)
 @Check(
   'consent_audit_consent_change_check',
   `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL
@@ -28,8 +37,9 @@ export class AuditRecordEntity extends AppScopedRow {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id: string;
 
-  @Column({ type: 'varchar', length: 256 })
-  identity: string;
+  /** Null only for SETTINGS_CHANGE (consent_audit_identity_check). */
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  identity: string | null;
 
   @Column({ type: 'varchar', length: 24, default: AuditRecordKind.CONSENT_CHANGE })
   kind: AuditRecordKind;
@@ -52,7 +62,8 @@ export class AuditRecordEntity extends AppScopedRow {
 
   /**
    * Who asked: an API key id, "admin", or the channel for MO changes and refused deliveries
-   * ("sinch:SMS"); "consent-gate" for the service's own confirmation replies.
+   * ("sinch:SMS"); "consent-gate" for the service's own confirmation replies and for the records
+   * migrations write.
    */
   @Column({ type: 'varchar', length: 128 })
   actor: string;

@@ -2,7 +2,8 @@
 // the NewAuditRecord that AuditRepository.append writes. A new kind gets its builder here (and its
 // name in AuditRecordKind and the consent_audit_kind_check constraint).
 import type { AppRef } from '../kernel/app-ref.js';
-import { AuditRecordKind, ListType, Origin } from '../consent/domain/consent-types.js';
+import { AuditRecordKind, ConsentMode, ListType, Origin } from '../consent/domain/consent-types.js';
+import type { MatchingProfile } from '../keywords/domain/keyword-types.js';
 import type { AuditRecordEntity } from './audit-record.entity.js';
 
 type Row = AuditRecordEntity;
@@ -13,7 +14,8 @@ export interface NewAuditRecord {
   kind: Row['kind'];
   projectId: string;
   appId: string;
-  identity: string;
+  /** Null only for SETTINGS_CHANGE (database check). */
+  identity: string | null;
   listType: Row['list_type'];
   origin: Row['origin'];
   operation: Row['operation'];
@@ -103,6 +105,52 @@ export function deliveryRefusedRecord(d: {
       reason_code: d.reasonCode,
       channel: d.channel,
     },
+    batchId: null,
+    eventTime: d.eventTime,
+  };
+}
+
+/** What a settings change leaves: the settings after it, never a secret (only their count). */
+export interface SettingsChangeEvidence {
+  mode: ConsentMode;
+  matching_profile: MatchingProfile;
+  auto_reply: boolean;
+  /** The languages whose reply texts are overridden, sorted (never the texts). */
+  reply_languages: string[];
+  webhook_secrets_count: number;
+  /**
+   * The mode in effect before: the stored one, or the instance's DEFAULT_MODE for a new app
+   * (null in the records migration 1764700000000 reconstructed: unknown).
+   */
+  previous_mode: ConsentMode | null;
+  /** The settings this change set to a new value, in a fixed order. */
+  changed: string[];
+}
+
+/**
+ * A change of an app's consent settings (PUT consent-settings that changed something), recorded
+ * in the transaction that stores it: no identity, no list. The point-in-time check reads the
+ * app's mode at an instant from these (evidence.mode).
+ */
+export function settingsChangeRecord(d: {
+  app: AppRef;
+  /** API key id or "admin". */
+  actor: string;
+  evidence: SettingsChangeEvidence;
+  eventTime: Date;
+}): NewAuditRecord {
+  return {
+    kind: AuditRecordKind.SETTINGS_CHANGE,
+    projectId: d.app.projectId,
+    appId: d.app.appId,
+    identity: null,
+    listType: null,
+    origin: null,
+    operation: null,
+    outcome: null,
+    actor: d.actor,
+    reason: `consent settings changed: ${d.evidence.changed.join(', ')}`,
+    evidence: d.evidence,
     batchId: null,
     eventTime: d.eventTime,
   };

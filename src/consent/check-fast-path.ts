@@ -99,11 +99,13 @@ export class CheckFastPath implements OnModuleInit, BeforeApplicationShutdown {
         await this.authenticator.authenticate(authorization, Scope.READ);
       const params = AppParams.fromPlain({ project_id: projectId, app_id: appId });
       const dto = CheckRequestDto.fromPlain(parseJsonBody(body));
-      const answer = await this.consents.check(
-        { projectId: params.project_id, appId: params.app_id },
-        dto.identities,
-        dto.message_content_type ?? ContentType.CONTENT_UNKNOWN,
-      );
+      const app = { projectId: params.project_id, appId: params.app_id };
+      const contentType = dto.message_content_type ?? ContentType.CONTENT_UNKNOWN;
+      // As ConsentController.checkConsents: the point-in-time check when `at` is given.
+      const answer =
+        dto.at === undefined
+          ? await this.consents.check(app, dto.identities, contentType)
+          : await this.consents.checkAt(app, dto.identities, contentType, dto.at);
       // Serialised by the answer itself: no result object per identity (see CheckAnswer.toJson).
       send(res, 200, answer.toJson());
     } catch (e) {

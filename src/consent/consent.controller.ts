@@ -39,7 +39,7 @@ export class ConsentController {
   @ApiOperation({
     summary: 'May I send this content type to these identities? (1 to 10,000, answered in order)',
     description:
-      'OPT_OUT_ALL blocks every content type; OPT_OUT_MARKETING blocks CONTENT_MARKETING; OPT_OUT_NOTIFICATION blocks CONTENT_NOTIFICATION; CONTENT_UNKNOWN is checked against OPT_OUT_ALL only. PRIMARY mode answers BLOCK on a match; SECONDARY always answers ALLOW and reports the match.',
+      'OPT_OUT_ALL blocks every content type; OPT_OUT_MARKETING blocks CONTENT_MARKETING; OPT_OUT_NOTIFICATION blocks CONTENT_NOTIFICATION; CONTENT_UNKNOWN is checked against OPT_OUT_ALL only. PRIMARY mode answers BLOCK on a match; SECONDARY always answers ALLOW and reports the match. With `at`, answers as consent stood at that instant, from the audit trail (the lists and the mode recorded by then), each result with `decided_by`: the audit records that put the identity on its lists.',
   })
   @ApiOkResponse({ type: CheckResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
@@ -47,13 +47,13 @@ export class ConsentController {
     @Param() p: AppParams,
     @Body() dto: CheckRequestDto,
   ): Promise<CheckResponseDto> {
+    const app = { projectId: p.project_id, appId: p.app_id };
     const contentType = dto.message_content_type ?? ContentType.CONTENT_UNKNOWN;
-    const { mode, results } = await this.consents.check(
-      { projectId: p.project_id, appId: p.app_id },
-      dto.identities,
-      contentType,
-    );
-    return { mode, message_content_type: contentType, results };
+    const answer =
+      dto.at === undefined
+        ? await this.consents.check(app, dto.identities, contentType)
+        : await this.consents.checkAt(app, dto.identities, contentType, dto.at);
+    return answer.toBody();
   }
 
   @Get('identities/:identity')

@@ -24,6 +24,7 @@ import {
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { isTooFarAhead } from './domain/event-time.js';
+import { parseInstant } from './domain/point-in-time.js';
 import { planChange, PlannedChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';
 
@@ -349,6 +350,64 @@ export class ConsentService {
         this.consents.findOptOutLists(app.projectId, app.appId, identities, lists),
       ]);
     }
+    return new CheckAnswer(
+      mode,
+      contentType,
+      identities,
+      this.verdictsOf(mode, contentType, identities, rows),
+    );
+  }
+
+  /**
+   * The send decision for each identity as consent stood at `atText` (RFC 3339 with a zone,
+   * already checked by the request DTO), from the audit trail: the lists as the changes recorded
+   * by then left them (AuditRepository.optOutsRecordedBy), the app's mode recorded by then
+   * (SETTINGS_CHANGE records; before any, the instance's DEFAULT_MODE), decided as check() does,
+   * and per identity the records that put it on its lists. 400 naming `at` when it is not a real
+   * instant, before 2000, or later than the database's clock (the clock of recorded_at). Two
+   * queries in parallel (mode and clock; the lists, one for any number of identities).
+   */
+  async checkAt(
+    app: AppRef,
+    rawIdentities: readonly string[],
+    contentType: ContentType,
+    atText: string,
+  ): Promise<CheckAnswer> {
+    const at = parseInstant(atText);
+    if (typeof at === 'string') throw ApiError.field('at', `at ${at}`);
+    const identities = this.normalizeAll(rawIdentities);
+    const [{ mode: recorded, now }, rows] = await Promise.all([
+      this.audit.modeRecordedBy(app, at),
+      this.audit.optOutsRecordedBy(app, identities, listsThatStop(contentType), at),
+    ]);
+    if (at.getTime() > now.getTime())
+      throw ApiError.field('at', 'at must not be in the future (later than the database clock)');
+    const mode = recorded ?? this.settings.defaultMode;
+    // In list order, so that each identity's lists come sorted and its record ids with them.
+    rows.sort((a, b) => (a.list_type < b.list_type ? -1 : a.list_type > b.list_type ? 1 : 0));
+    const recordsOf = new Map<string, string[]>();
+    for (const row of rows) {
+      const ids = recordsOf.get(row.identity);
+      if (ids) ids.push(row.audit_record_id);
+      else recordsOf.set(row.identity, [row.audit_record_id]);
+    }
+    const none: readonly string[] = [];
+    return new CheckAnswer(
+      mode,
+      contentType,
+      identities,
+      this.verdictsOf(mode, contentType, identities, rows),
+      { at, decidedBy: identities.map((identity) => recordsOf.get(identity) ?? none) },
+    );
+  }
+
+  /** Each identity's verdict, in the order asked, from the rows of the lists it is on. */
+  private verdictsOf(
+    mode: ConsentMode,
+    contentType: ContentType,
+    identities: readonly string[],
+    rows: readonly { identity: string; list_type: ListType }[],
+  ): Verdict[] {
     // A verdict depends only on the mode, the content type and the set of matched lists (at most
     // 48 combinations): each is decided once per instance and shared (see verdict()).
     // The per-call map keyed by the lists alone is deliberate: building the instance-wide key
@@ -380,7 +439,7 @@ export class ConsentService {
         verdicts[i] = on ? verdictFor(on.length > 1 ? on.sort() : on) : none;
       }
     }
-    return new CheckAnswer(mode, contentType, identities, verdicts);
+    return verdicts;
   }
 
   /** The (shared, frozen) verdict of a mode, content type and sorted set of matched lists. */

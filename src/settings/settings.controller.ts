@@ -2,6 +2,8 @@ import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
+import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
+import type { Principal } from '../auth/principal.js';
 import { AppParams } from '../common/params.dto.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
 import {
@@ -25,13 +27,18 @@ export class SettingsController {
 
   @Put()
   @RequireScope(Scope.ADMIN)
-  @ApiOperation({ summary: "Set an app's consent settings (mode PRIMARY or SECONDARY)" })
+  @ApiOperation({
+    summary: "Set an app's consent settings (mode PRIMARY or SECONDARY)",
+    description:
+      'A PUT that changes anything appends one SETTINGS_CHANGE audit record (the settings after it, never a secret); consents:check with `at` reads the mode of that instant from them.',
+  })
   @ApiOkResponse({ type: ConsentSettingsResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   putConsentSettings(
     @Param() p: AppParams,
     @Body() dto: PutConsentSettingsRequestDto,
+    @CurrentPrincipal() by: Principal,
   ): Promise<ConsentSettingsResponseDto> {
-    return this.settings.put({ projectId: p.project_id, appId: p.app_id }, dto);
+    return this.settings.put({ projectId: p.project_id, appId: p.app_id }, dto, by.keyId);
   }
 }

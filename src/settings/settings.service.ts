@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditRepository } from '../audit/audit.repository.js';
+import { settingsChangeRecord, type SettingsChangeEvidence } from '../audit/audit-records.js';
 import { AppConfig } from '../config/app-config.js';
 import { AppConfigCache, appScope, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { ConsentMode } from '../consent/domain/consent-types.js';
@@ -9,6 +11,7 @@ import type { ReplyOverrides } from '../keywords/domain/default-keywords.js';
 import { MatchingProfile } from '../keywords/domain/keyword-types.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { AppSettingsEntity } from './app-settings.entity.js';
+import { changedSettings } from './settings-changes.js';
 import {
   ConsentSettingsResponseDto,
   PutConsentSettingsRequestDto,
@@ -34,6 +37,7 @@ export class SettingsService {
     @InjectRepository(AppSettingsEntity) private readonly repo: Repository<AppSettingsEntity>,
     private readonly cache: AppConfigCache,
     private readonly config: AppConfig,
+    private readonly audit: AuditRepository,
   ) {
     this.cached = cache.namespace('settings', 'app');
   }
@@ -41,6 +45,11 @@ export class SettingsService {
   /** The app's mode when this instance has it cached, without waiting; else undefined. */
   cachedModeOf(app: AppRef): ConsentMode | undefined {
     return this.cached.peek(appScope(app))?.mode;
+  }
+
+  /** The mode of an app with no settings stored (DEFAULT_MODE). */
+  get defaultMode(): ConsentMode {
+    return this.config.DEFAULT_MODE as ConsentMode;
   }
 
   /** The app's mode (cached). */
@@ -69,7 +78,16 @@ export class SettingsService {
     return this.toDto(app, row);
   }
 
-  async put(app: AppRef, dto: PutConsentSettingsRequestDto): Promise<ConsentSettingsResponseDto> {
+  /**
+   * Stores the fields given (the others keep their value). A PUT that changes anything (or
+   * stores an app's first settings) appends one SETTINGS_CHANGE audit record in the same
+   * transaction, `actor` (API key id or "admin") as its actor.
+   */
+  async put(
+    app: AppRef,
+    dto: PutConsentSettingsRequestDto,
+    actor: string,
+  ): Promise<ConsentSettingsResponseDto> {
     if (dto.replies !== undefined) validateReplies(dto.replies);
     await this.cache.write(appScope(app), async (tx) => {
       const repo = tx.getRepository(AppSettingsEntity);
@@ -89,6 +107,21 @@ export class SettingsService {
         updated_at: new Date(),
       };
       await repo.upsert(next, { conflictPaths: ['project_id', 'app_id'] });
+      const changed = changedSettings(current, next);
+      if (changed.length === 0) return;
+      const evidence: SettingsChangeEvidence = {
+        mode: next.mode,
+        matching_profile: next.matching_profile,
+        auto_reply: next.auto_reply,
+        reply_languages: Object.keys(next.replies).sort(),
+        webhook_secrets_count: next.webhook_secrets.length,
+        previous_mode: current?.mode ?? (this.config.DEFAULT_MODE as ConsentMode),
+        changed,
+      };
+      await this.audit.append(
+        tx,
+        settingsChangeRecord({ app, actor, evidence, eventTime: next.updated_at }),
+      );
     });
     return this.get(app);
   }

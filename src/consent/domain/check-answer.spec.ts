@@ -69,4 +69,33 @@ describe('CheckAnswer', () => {
     );
     expect(many.toJson()).toBe(asObject(many));
   });
+
+  it('a point-in-time answer says its instant and, per result, the records that decided it', () => {
+    const a = new CheckAnswer(
+      ConsentMode.SECONDARY,
+      ContentType.CONTENT_MARKETING,
+      ['1', 'x:"y"', '1'],
+      [blocked, allowed, blocked],
+      { at: new Date('2026-11-22T10:00:00.5+01:00'), decidedBy: [['7', '12'], [], ['7', '12']] },
+    );
+    expect(a.toJson()).toBe(JSON.stringify(a.toBody()));
+    const body = JSON.parse(a.toJson());
+    expect(Object.keys(body)).toEqual(['at', 'mode', 'message_content_type', 'results']);
+    expect(body.at).toBe('2026-11-22T09:00:00.500Z');
+    expect(body.results.map((r: { decided_by: string[] }) => r.decided_by)).toEqual([
+      ['7', '12'],
+      [],
+      ['7', '12'],
+    ]);
+    // Without an instant, no decided_by and no at: the ordinary answer, unchanged.
+    const plain = new CheckAnswer(
+      ConsentMode.PRIMARY,
+      ContentType.CONTENT_MARKETING,
+      ['1'],
+      [blocked],
+    );
+    expect(plain.toJson()).toBe(asObject(plain));
+    expect(plain.toJson()).toBe(JSON.stringify(plain.toBody()));
+    expect(JSON.parse(plain.toJson()).results[0]).not.toHaveProperty('decided_by');
+  });
 });

@@ -49,7 +49,8 @@ export enum Outcome {
 /**
  * What an audit record is about. Consent changes carry list_type, origin, operation and outcome;
  * the other kinds are facts about an identity that change no consent, kept as proof next to the
- * changes (those four fields are null where they do not apply).
+ * changes (those four fields are null where they do not apply), and changes of the app's
+ * settings (no identity).
  */
 export enum AuditRecordKind {
   /** A requested consent change (whatever its outcome). The only kind Sinch's API knows. */
@@ -70,6 +71,11 @@ export enum AuditRecordKind {
    * it may or may not have reached the recipient, and it is not sent again (at most once).
    */
   REPLY_IN_DOUBT = 'REPLY_IN_DOUBT',
+  /**
+   * A change of an app's consent settings (PUT consent-settings): the settings after it, never a
+   * secret. The one kind about the app, not an identity: its identity and list_type are null.
+   */
+  SETTINGS_CHANGE = 'SETTINGS_CHANGE',
 }
 export const AUDIT_RECORD_KINDS = Object.values(AuditRecordKind);
 

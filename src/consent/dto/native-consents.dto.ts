@@ -9,10 +9,13 @@ import {
   IsInt,
   IsObject,
   IsOptional,
+  IsRFC3339,
   IsString,
+  isRFC3339,
   Max,
   MaxLength,
   Min,
+  ValidateIf,
 } from 'class-validator';
 import { ApiError } from '../../common/api-error.js';
 import { plainBody } from '../../common/self-validating.js';
@@ -128,7 +131,8 @@ export class ConsentChangeResponseDto {
   opted_out: boolean;
 }
 
-const CHECK_FIELDS = new Set(['identities', 'message_content_type']);
+const CHECK_FIELDS = new Set(['identities', 'message_content_type', 'at']);
+const AT_RULE = 'at must be an RFC 3339 date-time with a time zone (Z or ±hh:mm)';
 const IDENTITIES_COUNT = `identities must contain 1 to ${MAX_CHECK_IDENTITIES} elements`;
 const CONTENT_TYPE_RULE =
   'message_content_type must be one of CONTENT_UNKNOWN, CONTENT_MARKETING, CONTENT_NOTIFICATION';
@@ -162,6 +166,18 @@ export class CheckRequestDto {
   @IsEnum(ContentType, { message: CONTENT_TYPE_RULE })
   message_content_type?: ContentType;
 
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description:
+      'Answer as consent stood at this instant, from the audit trail (RFC 3339 with a zone, Z or ±hh:mm; to the millisecond; from 2000-01-01 on, not later than the database clock, else 400): the lists as the changes recorded by then left them, the mode recorded by then (SETTINGS_CHANGE records; before any, the instance default), and per result `decided_by`. Without it: the current state (no `decided_by`).',
+    example: '2026-11-22T10:00:00Z',
+  })
+  // Not @IsOptional: that would take `"at": null` for no `at` (an ordinary check).
+  @ValidateIf((o: { at?: unknown }) => o.at !== undefined)
+  @IsRFC3339({ message: AT_RULE })
+  at?: string;
+
   static fromPlain(value: unknown): CheckRequestDto {
     const { body, violations } = plainBody(value, CHECK_FIELDS);
     const identities = body.identities;
@@ -185,10 +201,13 @@ export class CheckRequestDto {
     if (contentType !== undefined && !CONTENT_TYPES.has(contentType as string)) {
       violations.push({ field: 'message_content_type', description: CONTENT_TYPE_RULE });
     }
+    const at = body.at;
+    if (at !== undefined && !isRFC3339(at)) violations.push({ field: 'at', description: AT_RULE });
     if (violations.length > 0) throw ApiError.invalidRequest(violations);
     const dto = new CheckRequestDto();
     dto.identities = identities as string[];
     if (contentType !== undefined) dto.message_content_type = contentType as ContentType;
+    if (at !== undefined) dto.at = at as string;
     return dto;
   }
 }
@@ -219,10 +238,31 @@ export class CheckResultDto {
 
   @ApiProperty({ example: 'identity is on OPT_OUT_MARKETING, which blocks CONTENT_MARKETING' })
   reason: string;
+
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'Only with `at`: the ids of the audit records that put the identity on `lists`, in the same order (the latest applied change of each list recorded by then; see GET .../identities/{identity}/audit-records); empty when allowed by no list',
+    example: ['4711'],
+  })
+  decided_by?: string[];
 }
 
 export class CheckResponseDto {
-  @ApiProperty({ enum: ConsentMode, enumName: 'ConsentMode', example: ConsentMode.PRIMARY })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Only with `at`: the instant answered for (UTC, to the millisecond)',
+    example: '2026-11-22T10:00:00.000Z',
+  })
+  at?: string;
+
+  @ApiProperty({
+    enum: ConsentMode,
+    enumName: 'ConsentMode',
+    example: ConsentMode.PRIMARY,
+    description: "The app's mode used: now, or with `at` the one recorded by then",
+  })
   mode: ConsentMode;
 
   @ApiProperty({ enum: ContentType, enumName: 'MessageContentType' })
@@ -256,13 +296,18 @@ export class AuditRecordDto {
     enum: AuditRecordKind,
     enumName: 'AuditRecordKind',
     description:
-      'CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED / REPLY_IN_DOUBT: the final outcome of a confirmation reply (one record per reply; retries are not recorded); REPLY_IN_DOUBT is an opt-out confirmation whose send was interrupted by a crash, not sent again. EVENT_TIME_REPAIRED: a stored event time in the future set back to when its change was recorded (claimed_event_time: the old one). Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.',
+      "CONSENT_CHANGE: a requested change of a list (whatever its outcome). DELIVERY_REFUSED: a FAILED Sinch delivery report whose reason says the recipient refused (RECIPIENT_NOT_OPTED_IN, DELIVERY_REJECTED_DUE_TO_POLICY, CHANNEL_REJECT); consent is not changed. REPLY_SENT / REPLY_FAILED / REPLY_IN_DOUBT: the final outcome of a confirmation reply (one record per reply; retries are not recorded); REPLY_IN_DOUBT is an opt-out confirmation whose send was interrupted by a crash, not sent again. EVENT_TIME_REPAIRED: a stored event time in the future set back to when its change was recorded (claimed_event_time: the old one). SETTINGS_CHANGE: a change of the app's consent settings (identity and list_type null; evidence: the settings after it, never a secret); never in an identity's listing. Only CONSENT_CHANGE records appear in the Sinch-compatible endpoint.",
     example: AuditRecordKind.CONSENT_CHANGE,
   })
   kind: AuditRecordKind;
 
-  @ApiProperty({ example: '46732001122' })
-  identity: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Null only for SETTINGS_CHANGE (a record about the app)',
+    example: '46732001122',
+  })
+  identity: string | null;
 
   @ApiProperty({
     enum: ListType,
@@ -312,7 +357,7 @@ export class AuditRecordDto {
     additionalProperties: true,
     nullable: true,
     description:
-      'CONSENT_CHANGE: the proof given with the request. DELIVERY_REFUSED: message_id, status, reason_code, channel. REPLY_*: reply_job_id, inbound_message_id, action, language, channel, attempts, and sinch_message_id (sent) or last_error (failed). Never a message text.',
+      'CONSENT_CHANGE: the proof given with the request. DELIVERY_REFUSED: message_id, status, reason_code, channel. REPLY_*: reply_job_id, inbound_message_id, action, language, channel, attempts, and sinch_message_id (sent) or last_error (failed). SETTINGS_CHANGE: mode, matching_profile, auto_reply, reply_languages, webhook_secrets_count, previous_mode, changed (the settings set to a new value). Never a message text or a secret.',
   })
   evidence: unknown;
 
