@@ -614,16 +614,24 @@ describe('exports', () => {
       expect(res.headers.get('content-disposition')).toMatch(
         new RegExp(`^attachment; filename="${a.appId}-audit-records-\\d{8}T\\d{6}Z\\.ndjson"$`),
       );
-      const parsed = lines.map((l) => JSON.parse(l));
+      const all = lines.map((l) => JSON.parse(l));
+      // The app's settings change (no identity: no per-identity listing shows it) comes first.
+      expect(all[0]).toMatchObject({
+        kind: 'SETTINGS_CHANGE',
+        identity: null,
+        actor: 'admin',
+        evidence: expect.objectContaining({ webhook_secrets_count: 1 }),
+      });
+      const parsed = all.slice(1);
       expect(parsed).toEqual(records);
       for (const [i, line] of parsed.entries())
         expect(Object.keys(line)).toEqual(Object.keys(records[i]));
-      expect(parsed.map((r) => r.id)).toEqual(
-        [...parsed.map((r) => r.id)].sort((x, y) => Number(x) - Number(y)),
+      expect(all.map((r) => r.id)).toEqual(
+        [...all.map((r) => r.id)].sort((x, y) => Number(x) - Number(y)),
       );
       // Exactly one object a line, nothing else.
       expect(res.text.endsWith('\n')).toBe(true);
-      expect(lines).toHaveLength(records.length);
+      expect(lines).toHaveLength(records.length + 1);
 
       // Filtering: recorded_at in [from, to).
       const at = (i: number) => records[i].recorded_at as string;
