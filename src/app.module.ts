@@ -21,6 +21,7 @@ import { KeywordsModule } from './keywords/keywords.module.js';
 import { CallbacksModule } from './callbacks/callbacks.module.js';
 import { SendGateModule } from './send-gate/send-gate.module.js';
 import { RetentionModule } from './retention/retention.module.js';
+import { ImportsModule } from './imports/imports.module.js';
 
 /**
  * Feature modules: consent/ (lists, checks, Sinch-compatible API), audit/ (append-only trail),
@@ -58,6 +59,7 @@ export class AppModule {
         KeywordsModule,
         WebhooksModule,
         SendGateModule,
+        ImportsModule,
         RetentionModule,
         MetricsModule,
         HealthModule,
