@@ -5,7 +5,13 @@
 import { Readable, Transform, TransformCallback, pipeline } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
 import { ImportFormat } from './import.entity.js';
-import { NotAnImportFileError, RawRow, readHeader, rowError, RowError } from './domain/import-row.js';
+import {
+  NotAnImportFileError,
+  RawRow,
+  readHeader,
+  rowError,
+  RowError,
+} from './domain/import-row.js';
 
 /** The longest row read (a CSV record, or an NDJSON line). */
 export const MAX_ROW_BYTES = 64 * 1024;
@@ -85,7 +91,10 @@ export async function* readCsv(body: Readable): AsyncGenerator<ReadRow> {
   let columns: (string | null)[] | null = null;
   let start = 0;
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
+    for await (const item of parser as AsyncIterable<{
+      record: string[];
+      info: { bytes: number };
+    }>) {
       const line = index.lineAt(start);
       start = item.info.bytes;
       const record = item.record;
@@ -97,7 +106,11 @@ export async function* readCsv(body: Readable): AsyncGenerator<ReadRow> {
       if (record.length > columns.length) {
         yield {
           line,
-          error: rowError(line, '', `has ${record.length} fields, the header has ${columns.length}`),
+          error: rowError(
+            line,
+            '',
+            `has ${record.length} fields, the header has ${columns.length}`,
+          ),
         };
         continue;
       }

@@ -87,7 +87,9 @@ export class ImportHandler implements JobHandler, OnModuleInit {
       }
       try {
         for (;;) {
-          if (!(await this.queue.extendLease(job.id, job.attempts, this.config.IMPORT_JOB_LEASE_MS))) {
+          if (
+            !(await this.queue.extendLease(job.id, job.attempts, this.config.IMPORT_JOB_LEASE_MS))
+          ) {
             this.logger.warn(`${ref}: its claim expired, another worker goes on`);
             return;
           }

@@ -57,7 +57,7 @@ export class ImportsController {
   @ApiOperation({
     summary: 'Import a file of consent changes (CSV or NDJSON, streamed)',
     description:
-      'Reads the body as it streams in, validates every row like the API (a bad row is rejected with its line number and applies nothing; the others go on) and answers 202 once the whole file is durably stored; a job then applies the rows (GET .../imports/{import_id} for progress). Each applied row is an ordinary consent change: event-time ordering, one audit record with origin ORIGIN_IMPORT, the import_id and the row\'s source, callbacks. Importing the same file again changes nothing (rows without event_time take the time they are applied, so a file whose rows for one identity and list disagree should carry event_time). A body larger than IMPORT_MAX_BYTES: 413; not CSV/NDJSON, no header, an unknown column, no data rows: 400; nothing is stored in either case. With dry_run=true the file is read and validated the same way and the counts are predicted from the current state, synchronously (200), and nothing is stored.',
+      "Reads the body as it streams in, validates every row like the API (a bad row is rejected with its line number and applies nothing; the others go on) and answers 202 once the whole file is durably stored; a job then applies the rows (GET .../imports/{import_id} for progress). Each applied row is an ordinary consent change: event-time ordering, one audit record with origin ORIGIN_IMPORT, the import_id and the row's source, callbacks. Importing the same file again changes nothing (rows without event_time take the time they are applied, so a file whose rows for one identity and list disagree should carry event_time). A body larger than IMPORT_MAX_BYTES: 413; not CSV/NDJSON, no header, an unknown column, no data rows: 400; nothing is stored in either case. With dry_run=true the file is read and validated the same way and the counts are predicted from the current state, synchronously (200), and nothing is stored.",
   })
   @ApiConsumes(...Object.keys(IMPORT_MEDIA_TYPES))
   @ApiBody({
@@ -87,12 +87,16 @@ export class ImportsController {
       );
     }
     const length = req.headers['content-length'];
-    const result = await this.imports.upload({ projectId: p.project_id, appId: p.app_id }, by.keyId, {
-      format,
-      body: req.raw,
-      contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-      dryRun: q.dry_run === 'true',
-    });
+    const result = await this.imports.upload(
+      { projectId: p.project_id, appId: p.app_id },
+      by.keyId,
+      {
+        format,
+        body: req.raw,
+        contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+        dryRun: q.dry_run === 'true',
+      },
+    );
     if (result.dryRun) {
       void reply.status(200);
       return result.view;

@@ -369,7 +369,8 @@ export class ImportsService {
         carry = rows.slice(cut);
         rows = rows.slice(0, cut);
       }
-      if (rows.length > 0) count(await this.consent.previewChanges(app, rows.map(toChange)), counts);
+      if (rows.length > 0)
+        count(await this.consent.previewChanges(app, rows.map(toChange)), counts);
       if (batch.length === 0) return counts;
       after = batch[batch.length - 1]!;
       await this.repo.deleteStagedUpTo(importId, after);

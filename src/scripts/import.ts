@@ -20,8 +20,7 @@ import { DataSource } from 'typeorm';
  * otherwise, 2 on a usage error. With the embedded database the service must not be running (one
  * process per DATA_DIR).
  */
-const USAGE =
-  'usage: npm run import -- --app PROJECT/APP FILE [--dry-run] [--format csv|ndjson]\n';
+const USAGE = 'usage: npm run import -- --app PROJECT/APP FILE [--dry-run] [--format csv|ndjson]\n';
 const ACTOR = 'cli';
 
 function usage(message: string): never {
@@ -108,7 +107,9 @@ try {
     const runner = app.get(JobRunner);
     const bar = tty
       ? new cliProgress.SingleBar(
-          { format: 'applying [{bar}] {percentage}% | {value}/{total} rows | {eta_formatted} left' },
+          {
+            format: 'applying [{bar}] {percentage}% | {value}/{total} rows | {eta_formatted} left',
+          },
           cliProgress.Presets.shades_classic,
         )
       : null;

@@ -21,17 +21,19 @@ export type ImportField = 'identity' | 'list_type' | 'action' | 'event_time' | '
  * columns of an export that an import ignores (origin, audit_record_id). opted_out_since (an
  * export's column) is another name for event_time.
  */
-export const COLUMNS: ReadonlyMap<string, ImportField | null> = new Map<string, ImportField | null>([
-  ['identity', 'identity'],
-  ['list_type', 'list_type'],
-  ['action', 'action'],
-  ['event_time', 'event_time'],
-  ['opted_out_since', 'event_time'],
-  ['reason', 'reason'],
-  ['source', 'source'],
-  ['origin', null],
-  ['audit_record_id', null],
-]);
+export const COLUMNS: ReadonlyMap<string, ImportField | null> = new Map<string, ImportField | null>(
+  [
+    ['identity', 'identity'],
+    ['list_type', 'list_type'],
+    ['action', 'action'],
+    ['event_time', 'event_time'],
+    ['opted_out_since', 'event_time'],
+    ['reason', 'reason'],
+    ['source', 'source'],
+    ['origin', null],
+    ['audit_record_id', null],
+  ],
+);
 
 /** A valid row, ready to stage. */
 export interface StagedRow {
@@ -77,20 +79,23 @@ export function rowError(line: number, field: string, description: string): RowE
 export function readHeader(header: readonly string[]): (string | null)[] {
   const names = header.map((h) => h.trim().toLowerCase());
   const seen = new Set<string>();
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     if (!COLUMNS.has(name)) {
+      // Named only when it looks like a column name: a header-less file's first row is data.
+      const which = /^[a-z_][a-z0-9_ ]{0,39}$/.test(name) ? `"${name}"` : `number ${i + 1}`;
       throw new NotAnImportFileError(
-        `unknown column "${name.slice(0, 40)}" (known: ${[...COLUMNS.keys()].join(', ')})`,
+        `unknown column ${which} (known: ${[...COLUMNS.keys()].join(', ')}; is the header row missing?)`,
       );
     }
     if (seen.has(name)) throw new NotAnImportFileError(`column "${name}" appears twice`);
     seen.add(name);
   }
   if (seen.has('event_time') && seen.has('opted_out_since'))
-    throw new NotAnImportFileError('columns event_time and opted_out_since are one field: give one');
+    throw new NotAnImportFileError(
+      'columns event_time and opted_out_since are one field: give one',
+    );
   for (const required of ['identity', 'list_type']) {
-    if (!seen.has(required))
-      throw new NotAnImportFileError(`the header has no ${required} column`);
+    if (!seen.has(required)) throw new NotAnImportFileError(`the header has no ${required} column`);
   }
   return names.map((n) => (COLUMNS.get(n) === null ? null : n));
 }
@@ -122,7 +127,8 @@ export function validateRow(raw: RawRow, line: number, now: number): StagedRow |
   try {
     identity = normalizeIdentity(raw.identity);
   } catch (e) {
-    if (e instanceof InvalidIdentityError) return rowError(line, 'identity', `identity ${e.message}`);
+    if (e instanceof InvalidIdentityError)
+      return rowError(line, 'identity', `identity ${e.message}`);
     throw e;
   }
   if (!present(raw.list_type)) return rowError(line, 'list_type', 'is required');

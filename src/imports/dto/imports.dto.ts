@@ -93,7 +93,8 @@ export class ImportStatusDto {
   no_change: number;
 
   @ApiProperty({
-    description: 'Rows older (by event_time) than the change already applied: recorded, not applied',
+    description:
+      'Rows older (by event_time) than the change already applied: recorded, not applied',
   })
   superseded: number;
 
