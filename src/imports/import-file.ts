@@ -124,7 +124,7 @@ export async function* readCsv(body: Readable): AsyncGenerator<ReadRow> {
   } catch (e) {
     if (e instanceof CsvError) {
       throw new NotAnImportFileError(
-        `${csvProblem(e)} (in the record that starts on line ${index.lineAt(start)})`,
+        `${csvProblem(e)} (line ${index.lineAt(typeof e.bytes === 'number' ? Math.max(e.bytes, start) : start)})`,
       );
     }
     throw e;

@@ -87,7 +87,7 @@ const app = await NestFactory.createApplicationContext(AppModule.forRoot(config)
   throw e;
 });
 const tty = process.stderr.isTTY === true;
-let exitCode = 1;
+let exitCode: number;
 try {
   const imports = app.get(ImportsService);
   const app$ = { projectId, appId };
