@@ -12,8 +12,8 @@ import type { PGlite } from '@electric-sql/pglite';
  * its busy flag).
  *
  * This queue keeps a connection's messages together from its first message until its Sync
- * (or a simple Query, or Terminate; for a COPY FROM STDIN, until its CopyDone or CopyFail), and
- * for as long as a transaction is open, and it always recovers after an error.
+ * (or a simple Query, or Terminate), and for as long as a transaction is open, and it always
+ * recovers after an error.
  */
 interface QueueItem {
   handlerId: number;
@@ -35,35 +35,17 @@ interface QueryQueue {
 const SYNC = 0x53; // 'S'
 const QUERY = 0x51; // 'Q'
 const TERMINATE = 0x58; // 'X'
-const COPY_DONE = 0x63; // 'c'
-const COPY_FAIL = 0x66; // 'f'
 
-/** A simple Query starting `COPY ... FROM STDIN`: its CopyData messages follow it. */
-function isCopyIn(message: Uint8Array): boolean {
-  const text = Buffer.from(
-    message.buffer,
-    message.byteOffset + 5,
-    Math.min(message.length - 5, 4096),
-  ).toString('utf8');
-  return /^\s*COPY\b[\s\S]*\bFROM\s+STDIN\b/i.test(text);
-}
-
-/**
- * True when, after this message, the connection may be mid sequence: an extended-protocol
- * statement before its Sync, or a COPY FROM STDIN (simple query) before its CopyDone / CopyFail
- * (another connection's message in between would land in the COPY).
- */
+/** True when, after this message, the connection may be mid extended-protocol sequence. */
 function opensSequence(message: Uint8Array): boolean {
   const type = message[0];
-  if (type === QUERY) return isCopyIn(message);
   // Startup, SSL and cancel requests begin with a length, whose first byte is 0 here.
   return !(
     type === undefined ||
     type === 0 ||
     type === SYNC ||
-    type === TERMINATE ||
-    type === COPY_DONE ||
-    type === COPY_FAIL
+    type === QUERY ||
+    type === TERMINATE
   );
 }
 

@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { finished } from 'node:stream/promises';
 import type { EntityManager } from 'typeorm';
-import { PG_POOL } from '../database/database.module.js';
+import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import type { ListType } from '../consent/domain/consent-types.js';
 import type { RowError, StagedRow } from './domain/import-row.js';
@@ -91,15 +91,33 @@ export class StagingWriter {
   private rowBytes = 0;
   private errors: string[] = [];
   private errorBytes = 0;
+  /** The same batches as INSERT ... SELECT FROM unnest() (the embedded database has no COPY FROM STDIN). */
+  private readonly rowValues: unknown[][] = [[], [], [], [], [], [], []];
+  private readonly errorValues: unknown[][] = [[], [], []];
 
   constructor(
     private readonly client: PoolClient,
     private readonly importId: string,
     /** Rejected rows are written too (a dry run only counts them). */
     private readonly keepErrors: boolean,
+    /** COPY FROM STDIN (PostgreSQL), or INSERT (PGlite over its socket: no COPY FROM STDIN). */
+    private readonly useCopy: boolean,
   ) {}
 
   async addRow(r: StagedRow): Promise<void> {
+    if (!this.useCopy) {
+      const v = this.rowValues;
+      v[0]!.push(r.identity);
+      v[1]!.push(r.listType);
+      v[2]!.push(r.line);
+      v[3]!.push(r.optedOut);
+      v[4]!.push(r.eventTime ? r.eventTime.toISOString() : null);
+      v[5]!.push(r.reason);
+      v[6]!.push(r.source);
+      this.rowBytes += r.identity.length + (r.reason?.length ?? 0) + (r.source?.length ?? 0) + 64;
+      if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
+      return;
+    }
     const text = `${this.importId}\t${copyText(r.identity)}\t${r.listType}\t${r.line}\t${
       r.optedOut ? 't' : 'f'
     }\t${r.eventTime ? r.eventTime.toISOString() : '\\N'}\t${copyNullable(r.reason)}\t${copyNullable(
@@ -112,6 +130,14 @@ export class StagingWriter {
 
   async addError(e: RowError): Promise<void> {
     if (!this.keepErrors) return;
+    if (!this.useCopy) {
+      this.errorValues[0]!.push(e.line);
+      this.errorValues[1]!.push(e.field);
+      this.errorValues[2]!.push(e.description);
+      this.errorBytes += e.description.length + e.field.length + 16;
+      if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
+      return;
+    }
     const text = `${this.importId}\t${e.line}\t${copyText(e.field)}\t${copyText(e.description)}\n`;
     this.errors.push(text);
     this.errorBytes += text.length;
@@ -124,6 +150,18 @@ export class StagingWriter {
   }
 
   private async flushRows(): Promise<void> {
+    if (!this.useCopy) {
+      if (this.rowValues[0]!.length === 0) return;
+      const values = this.rowValues.map((column) => column.splice(0));
+      this.rowBytes = 0;
+      await this.client.query(
+        `INSERT INTO import_rows (import_id, identity, list_type, line, opted_out, event_time, reason, source)
+         SELECT $1, * FROM unnest($2::varchar[], $3::varchar[], $4::int[], $5::boolean[],
+                                  $6::timestamptz[], $7::varchar[], $8::varchar[])`,
+        [this.importId, ...values],
+      );
+      return;
+    }
     if (this.rows.length === 0) return;
     const data = this.rows.join('');
     this.rows = [];
@@ -135,6 +173,17 @@ export class StagingWriter {
   }
 
   private async flushErrors(): Promise<void> {
+    if (!this.useCopy) {
+      if (this.errorValues[0]!.length === 0) return;
+      const values = this.errorValues.map((column) => column.splice(0));
+      this.errorBytes = 0;
+      await this.client.query(
+        `INSERT INTO import_errors (import_id, line, field, description)
+         SELECT $1, * FROM unnest($2::int[], $3::varchar[], $4::varchar[])`,
+        [this.importId, ...values],
+      );
+      return;
+    }
     if (this.errors.length === 0) return;
     const data = this.errors.join('');
     this.errors = [];
@@ -155,7 +204,11 @@ export class StagingWriter {
  */
 @Injectable()
 export class ImportsRepository {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    /** False on the embedded database (see NAMED_STATEMENTS): no COPY FROM STDIN there. */
+    @Inject(NAMED_STATEMENTS) readonly canCopy: boolean,
+  ) {}
 
   /** A dedicated client for an upload's COPY batches (release it; with an error if it failed). */
   connect(): Promise<PoolClient> {

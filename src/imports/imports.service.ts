@@ -200,7 +200,7 @@ export class ImportsService {
           // The header (CSV) or first line (NDJSON) is good: from here on rows are staged.
           await this.repo.createUpload(app, importId, input.format, actor);
           client = await this.repo.connect();
-          writer = new StagingWriter(client, importId, !input.dryRun);
+          writer = new StagingWriter(client, importId, !input.dryRun, this.repo.canCopy);
         }
         rowsRead++;
         if ('error' in item) {
