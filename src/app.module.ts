@@ -22,6 +22,7 @@ import { KeywordsModule } from './keywords/keywords.module.js';
 import { CallbacksModule } from './callbacks/callbacks.module.js';
 import { SendGateModule } from './send-gate/send-gate.module.js';
 import { RetentionModule } from './retention/retention.module.js';
+import { ImportsModule } from './imports/imports.module.js';
 
 /**
  * Feature modules: consent/ (lists, checks, Sinch-compatible API), audit/ (append-only trail),
@@ -60,6 +61,7 @@ export class AppModule {
         KeywordsModule,
         WebhooksModule,
         SendGateModule,
+        ImportsModule,
         RetentionModule,
         MetricsModule,
         HealthModule,

@@ -10,6 +10,7 @@ import { AppModule } from './app.module.js';
 import { ApiError, toErrorBody } from './common/api-error.js';
 import { HotPaths } from './common/hot-paths.js';
 import { parseJsonBody } from './common/json-body.js';
+import { IMPORT_MEDIA_TYPES } from './imports/imports.controller.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -82,6 +83,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     { bodyLimit: config.BODY_LIMIT_BYTES },
     async (_req: unknown, body: Buffer) => parseJsonBody(body),
   );
+  // Import files are streamed (up to IMPORT_MAX_BYTES, counted by ImportsService): their parser
+  // leaves the body unread for the controller, which reads request.raw.
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addContentTypeParser(Object.keys(IMPORT_MEDIA_TYPES), (_req, _payload, done) =>
+      done(null, undefined),
+    );
   // Every `new Logger(...)` of @nestjs/common now writes through pino (nestjs-pino).
   app.useLogger(config.LOG_LEVEL === 'silent' ? false : app.get(PinoNestLogger));
   app.enableShutdownHooks();

@@ -263,6 +263,27 @@ export class AppConfig {
   @Max(100000)
   RETENTION_BATCH_SIZE = 1000;
 
+  /** Largest import file (POST .../imports), in bytes: 413 above it, nothing stored. */
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024 * 1024)
+  IMPORT_MAX_BYTES = 256 * 1024 * 1024;
+
+  /** Staged rows an import job applies per transaction (its chunk). */
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  IMPORT_CHUNK_ROWS = 5000;
+
+  /**
+   * How long a claimed import job stays reserved without news from its worker (renewed before
+   * every chunk): after a crash, another worker resumes the import this long after the last chunk.
+   */
+  @IsInt()
+  @Min(1000)
+  @Max(3600000)
+  IMPORT_JOB_LEASE_MS = 60000;
+
   /** Identity salt for logs: identities are logged only as a short salted hash. */
   @IsString()
   @MaxLength(200)
@@ -302,6 +323,9 @@ const INTEGER_KEYS = new Set([
   'JOB_RETENTION_DAYS',
   'RETENTION_INTERVAL_S',
   'RETENTION_BATCH_SIZE',
+  'IMPORT_MAX_BYTES',
+  'IMPORT_CHUNK_ROWS',
+  'IMPORT_JOB_LEASE_MS',
 ]);
 
 /** Variables with no default (so not among the keys of a fresh AppConfig). */

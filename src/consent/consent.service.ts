@@ -23,7 +23,7 @@ import {
 } from './domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
-import { isTooFarAhead } from './domain/event-time.js';
+import { checkEventTime } from './domain/event-time.js';
 import { parseInstant } from './domain/point-in-time.js';
 import { planChange, PlannedChange } from './domain/transition.js';
 import { ModeStrategies } from './mode-strategies.js';
@@ -116,16 +116,9 @@ export class ConsentService {
       throw ApiError.field('evidence', `must be at most ${MAX_EVIDENCE_BYTES} bytes of JSON`);
     }
     if (eventTime === undefined) return undefined;
-    const t = new Date(eventTime);
-    if (Number.isNaN(t.getTime()))
-      throw ApiError.field('event_time', 'must be an ISO-8601 date-time');
-    if (!/(Z|[+-]\d{2}:?\d{2})$/.test(eventTime))
-      throw ApiError.field('event_time', 'must carry a time zone (Z or +hh:mm)');
-    if (isTooFarAhead(t, Date.now()))
-      throw ApiError.field('event_time', 'must not be more than 5 minutes in the future');
-    if (t.getUTCFullYear() < 2000)
-      throw ApiError.field('event_time', 'must be after the year 2000');
-    return t;
+    const checked = checkEventTime(eventTime, Date.now());
+    if (checked.problem !== undefined) throw ApiError.field('event_time', checked.problem);
+    return checked.time;
   }
 
   /**

@@ -19,7 +19,9 @@ import { OutboxOrdering1764200000000 } from './migrations/1764200000000-outbox-o
 import { EventTimeRepair1764300000000 } from './migrations/1764300000000-event-time-repair.js';
 import { JobsInDoubtRetention1764400000000 } from './migrations/1764400000000-jobs-in-doubt-retention.js';
 import { ImportExportCore1764500000000 } from './migrations/1764500000000-import-export-core.js';
+import { Imports1764600000000 } from './migrations/1764600000000-imports.js';
 import { SettingsHistoryPointInTime1764700000000 } from './migrations/1764700000000-settings-history-point-in-time.js';
+import { ImportEntity, ImportErrorEntity, ImportRowEntity } from '../imports/import.entity.js';
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
@@ -38,6 +40,9 @@ export const ENTITIES = [
   CallbackDeliveryEntity,
   ContactIdentityEntity,
   SendAttemptEntity,
+  ImportEntity,
+  ImportRowEntity,
+  ImportErrorEntity,
 ];
 export const MIGRATIONS = [
   InitialSchema1763800000000,
@@ -48,6 +53,7 @@ export const MIGRATIONS = [
   EventTimeRepair1764300000000,
   JobsInDoubtRetention1764400000000,
   ImportExportCore1764500000000,
+  Imports1764600000000,
   SettingsHistoryPointInTime1764700000000,
 ];
 

@@ -271,6 +271,21 @@ export class JobQueueRepository {
     return rows[0]?.outcome ?? null;
   }
 
+  /**
+   * Renews the lease of a claimed attempt that is still at work (a long job, between two of its
+   * steps): no other worker claims the job for another `leaseMs`. False when the claim was lost
+   * (its lease ran out and another worker took the job): the caller must stop.
+   */
+  async extendLease(id: string, attempt: number, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE outbox_jobs
+          SET next_attempt_at = now() + $3::double precision * interval '1 millisecond'
+        WHERE id = $1 AND attempts = $2 AND status = 'PENDING' AND in_flight`,
+      [id, attempt, leaseMs],
+    );
+    return rowCount === 1;
+  }
+
   /** A job's kind, app, payload and ordering key, or null when there is no job with this id. */
   async findJob(id: string): Promise<StoredJob | null> {
     const { rows } = await this.pool.query<StoredJob>(

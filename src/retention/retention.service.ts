@@ -18,6 +18,12 @@ export interface SweepResult {
   webhookDeliveries: number;
   jobs: number;
   callbackDeliveries: number;
+  /** Imports left UPLOADING for a day (their instance died during the upload). */
+  abandonedUploads: number;
+  /** Staged rows no RUNNING import will apply (a FAILED import's, an abandoned upload's). */
+  importRows: number;
+  /** Rejected rows of an abandoned upload. */
+  importErrors: number;
 }
 
 /**
@@ -29,7 +35,8 @@ const SWEEPS: {
   table: string;
   key: string;
   where: string;
-  days: keyof AppConfig;
+  /** The setting `$1` of `where` reads; none: `where` has no parameter. */
+  days?: keyof AppConfig;
 }[] = [
   {
     name: 'webhookDeliveries',
@@ -51,6 +58,26 @@ const SWEEPS: {
     key: 'id',
     where: `attempted_at < now() - make_interval(days => $1::int)`,
     days: 'JOB_RETENTION_DAYS',
+  },
+  {
+    name: 'abandonedUploads',
+    table: 'imports',
+    key: 'import_id',
+    where: `status = 'UPLOADING' AND created_at < now() - interval '1 day'`,
+  },
+  {
+    // After the uploads above: their rows have no import left.
+    name: 'importRows',
+    table: 'import_rows',
+    key: 'import_id, identity, list_type, line',
+    where: `NOT EXISTS (SELECT 1 FROM imports i WHERE i.import_id = import_rows.import_id
+                          AND i.status IN ('UPLOADING', 'RUNNING'))`,
+  },
+  {
+    name: 'importErrors',
+    table: 'import_errors',
+    key: 'import_id, line',
+    where: `NOT EXISTS (SELECT 1 FROM imports i WHERE i.import_id = import_errors.import_id)`,
   },
 ];
 
@@ -95,7 +122,14 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
 
   /** One sweep of every table, batch by batch; resolves to how many rows it deleted. */
   async sweep(): Promise<SweepResult> {
-    const result: SweepResult = { webhookDeliveries: 0, jobs: 0, callbackDeliveries: 0 };
+    const result: SweepResult = {
+      webhookDeliveries: 0,
+      jobs: 0,
+      callbackDeliveries: 0,
+      abandonedUploads: 0,
+      importRows: 0,
+      importErrors: 0,
+    };
     const limit = this.config.RETENTION_BATCH_SIZE;
     for (const s of SWEEPS) {
       for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP && !this.stopped; batch++) {
@@ -104,19 +138,19 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
              DELETE FROM ${s.table}
               WHERE (${s.key}) IN (
                 SELECT ${s.key} FROM ${s.table} WHERE ${s.where}
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 LIMIT $${s.days ? 2 : 1} FOR UPDATE SKIP LOCKED)
              RETURNING 1)
            SELECT count(*)::int AS n FROM gone`,
-          [this.config[s.days], limit],
+          s.days ? [this.config[s.days], limit] : [limit],
         );
         const n = rows[0]?.n ?? 0;
         result[s.name] += n;
         if (n < limit) break;
       }
     }
-    if (result.webhookDeliveries + result.jobs + result.callbackDeliveries > 0) {
+    if (Object.values(result).some((n) => n > 0)) {
       this.logger.log(
-        `retention: deleted ${result.webhookDeliveries} webhook deliveries, ${result.jobs} finished jobs, ${result.callbackDeliveries} callback delivery attempts`,
+        `retention: deleted ${result.webhookDeliveries} webhook deliveries, ${result.jobs} finished jobs, ${result.callbackDeliveries} callback delivery attempts, ${result.abandonedUploads} abandoned import uploads, ${result.importRows} staged import rows, ${result.importErrors} import errors`,
       );
     }
     return result;

@@ -32,3 +32,20 @@ export function effectiveEventTime(claimed: Date | undefined, arrival: Date): Ef
 export function isTooFarAhead(claimed: Date, now: number): boolean {
   return claimed.getTime() > now + MAX_FUTURE_SKEW_MS;
 }
+
+/** A caller-given event time, parsed, or why it is refused. */
+export type EventTimeCheck = { time: Date; problem?: undefined } | { problem: string };
+
+/**
+ * The one rule for caller-given event times (API requests and import rows): an RFC 3339
+ * date-time with a zone, not more than 5 minutes ahead of `now`, not before the year 2000.
+ */
+export function checkEventTime(raw: string, now: number): EventTimeCheck {
+  const t = new Date(raw);
+  if (Number.isNaN(t.getTime())) return { problem: 'must be an ISO-8601 date-time' };
+  if (!/(Z|[+-]\d{2}:?\d{2})$/.test(raw))
+    return { problem: 'must carry a time zone (Z or +hh:mm)' };
+  if (isTooFarAhead(t, now)) return { problem: 'must not be more than 5 minutes in the future' };
+  if (t.getUTCFullYear() < 2000) return { problem: 'must be after the year 2000' };
+  return { time: t };
+}

@@ -1,0 +1,397 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { finished } from 'node:stream/promises';
+import type { EntityManager } from 'typeorm';
+import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
+import type { AppRef } from '../kernel/app-ref.js';
+import type { ListType } from '../consent/domain/consent-types.js';
+import type { RowError, StagedRow } from './domain/import-row.js';
+import { ImportFormat, ImportStatus } from './import.entity.js';
+
+/** A staged row's key: the order rows are applied in. */
+export interface StagedKey {
+  identity: string;
+  listType: string;
+  line: number;
+}
+
+/** Before the first row: identities are never empty. */
+export const START_KEY: StagedKey = { identity: '', listType: '', line: 0 };
+
+export interface StagedChange extends StagedKey {
+  listType: ListType;
+  optedOut: boolean;
+  eventTime: Date | null;
+  reason: string | null;
+  source: string | null;
+}
+
+/** What the API shows of an import. */
+export interface ImportRow {
+  import_id: string;
+  project_id: string;
+  app_id: string;
+  status: ImportStatus;
+  format: ImportFormat;
+  rows_read: number;
+  applied: number;
+  no_change: number;
+  superseded: number;
+  rejected: number;
+  actor: string;
+  job_id: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+  error: string | null;
+}
+
+/** An import as its job's chunk transaction locks it. */
+export interface LockedImport {
+  app: AppRef;
+  status: ImportStatus;
+  actor: string;
+  cursor: StagedKey;
+}
+
+export interface OutcomeCounts {
+  applied: number;
+  noChange: number;
+  superseded: number;
+}
+
+const IMPORT_COLUMNS = `import_id, project_id, app_id, status, format, rows_read, applied, no_change,
+  superseded, rejected, actor, job_id::text AS job_id, created_at, finished_at, error`;
+
+/** Staged rows are sent to COPY in batches of about this many bytes. */
+const COPY_BATCH_BYTES = 1024 * 1024;
+
+/** COPY text format: backslash, tab, LF and CR escaped. */
+function copyText(s: string): string {
+  return /[\\\t\n\r]/.test(s)
+    ? s.replace(/[\\\t\n\r]/g, (c) =>
+        c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+      )
+    : s;
+}
+
+function copyNullable(s: string | null): string {
+  return s === null ? '\\N' : copyText(s);
+}
+
+/**
+ * Writes an upload's staged rows (and rejected rows) with COPY FROM STDIN on one pool client, in
+ * batches of about 1 MiB held in memory: each COPY is a short statement fed from memory, never
+ * from the request, so a client that stops sending or disconnects never leaves a COPY half done
+ * on the connection. Every value was validated before it gets here (a COPY that fails on bad
+ * data could leave the connection out of step; the caller then discards it).
+ */
+export class StagingWriter {
+  private rows: string[] = [];
+  private rowBytes = 0;
+  private errors: string[] = [];
+  private errorBytes = 0;
+  /** The same batches as INSERT ... SELECT FROM unnest() (the embedded database has no COPY FROM STDIN). */
+  private readonly rowValues: unknown[][] = [[], [], [], [], [], [], []];
+  private readonly errorValues: unknown[][] = [[], [], []];
+
+  constructor(
+    private readonly client: PoolClient,
+    private readonly importId: string,
+    /** Rejected rows are written too (a dry run only counts them). */
+    private readonly keepErrors: boolean,
+    /** COPY FROM STDIN (PostgreSQL), or INSERT (PGlite over its socket: no COPY FROM STDIN). */
+    private readonly useCopy: boolean,
+  ) {}
+
+  async addRow(r: StagedRow): Promise<void> {
+    if (!this.useCopy) {
+      const v = this.rowValues;
+      v[0]!.push(r.identity);
+      v[1]!.push(r.listType);
+      v[2]!.push(r.line);
+      v[3]!.push(r.optedOut);
+      v[4]!.push(r.eventTime ? r.eventTime.toISOString() : null);
+      v[5]!.push(r.reason);
+      v[6]!.push(r.source);
+      this.rowBytes += r.identity.length + (r.reason?.length ?? 0) + (r.source?.length ?? 0) + 64;
+      if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
+      return;
+    }
+    const text = `${this.importId}\t${copyText(r.identity)}\t${r.listType}\t${r.line}\t${
+      r.optedOut ? 't' : 'f'
+    }\t${r.eventTime ? r.eventTime.toISOString() : '\\N'}\t${copyNullable(r.reason)}\t${copyNullable(
+      r.source,
+    )}\n`;
+    this.rows.push(text);
+    this.rowBytes += text.length;
+    if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
+  }
+
+  async addError(e: RowError): Promise<void> {
+    if (!this.keepErrors) return;
+    if (!this.useCopy) {
+      this.errorValues[0]!.push(e.line);
+      this.errorValues[1]!.push(e.field);
+      this.errorValues[2]!.push(e.description);
+      this.errorBytes += e.description.length + e.field.length + 16;
+      if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
+      return;
+    }
+    const text = `${this.importId}\t${e.line}\t${copyText(e.field)}\t${copyText(e.description)}\n`;
+    this.errors.push(text);
+    this.errorBytes += text.length;
+    if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
+  }
+
+  async flush(): Promise<void> {
+    await this.flushRows();
+    await this.flushErrors();
+  }
+
+  private async flushRows(): Promise<void> {
+    if (!this.useCopy) {
+      if (this.rowValues[0]!.length === 0) return;
+      const values = this.rowValues.map((column) => column.splice(0));
+      this.rowBytes = 0;
+      await this.client.query(
+        `INSERT INTO import_rows (import_id, identity, list_type, line, opted_out, event_time, reason, source)
+         SELECT $1, * FROM unnest($2::varchar[], $3::varchar[], $4::int[], $5::boolean[],
+                                  $6::timestamptz[], $7::varchar[], $8::varchar[])`,
+        [this.importId, ...values],
+      );
+      return;
+    }
+    if (this.rows.length === 0) return;
+    const data = this.rows.join('');
+    this.rows = [];
+    this.rowBytes = 0;
+    await this.copy(
+      `COPY import_rows (import_id, identity, list_type, line, opted_out, event_time, reason, source) FROM STDIN`,
+      data,
+    );
+  }
+
+  private async flushErrors(): Promise<void> {
+    if (!this.useCopy) {
+      if (this.errorValues[0]!.length === 0) return;
+      const values = this.errorValues.map((column) => column.splice(0));
+      this.errorBytes = 0;
+      await this.client.query(
+        `INSERT INTO import_errors (import_id, line, field, description)
+         SELECT $1, * FROM unnest($2::int[], $3::varchar[], $4::varchar[])`,
+        [this.importId, ...values],
+      );
+      return;
+    }
+    if (this.errors.length === 0) return;
+    const data = this.errors.join('');
+    this.errors = [];
+    this.errorBytes = 0;
+    await this.copy(`COPY import_errors (import_id, line, field, description) FROM STDIN`, data);
+  }
+
+  private async copy(sql: string, data: string): Promise<void> {
+    const stream = this.client.query(copyFrom(sql));
+    stream.end(data, 'utf8');
+    await finished(stream);
+  }
+}
+
+/**
+ * The imports tables: imports (one row per import), import_rows (staged rows) and import_errors.
+ * Plain SQL on the pg pool, or in the caller's transaction (the job's chunks).
+ */
+@Injectable()
+export class ImportsRepository {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    /** False on the embedded database (see NAMED_STATEMENTS): no COPY FROM STDIN there. */
+    @Inject(NAMED_STATEMENTS) readonly canCopy: boolean,
+  ) {}
+
+  /** A dedicated client for an upload's COPY batches (release it; with an error if it failed). */
+  connect(): Promise<PoolClient> {
+    return this.pool.connect();
+  }
+
+  /** Registers an upload (status UPLOADING: invisible until its body is received). */
+  async createUpload(
+    app: AppRef,
+    importId: string,
+    format: ImportFormat,
+    actor: string,
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO imports (import_id, project_id, app_id, status, format, actor)
+       VALUES ($1, $2, $3, 'UPLOADING', $4, $5)`,
+      [importId, app.projectId, app.appId, format, actor],
+    );
+  }
+
+  /** The received upload becomes RUNNING (in the caller's transaction, with its job). */
+  async markReceived(
+    tx: EntityManager,
+    importId: string,
+    counts: { rowsRead: number; rejected: number; jobId: string },
+  ): Promise<ImportRow> {
+    // Wrapped in a SELECT: TypeORM's query() reshapes the result of a bare UPDATE.
+    const rows: ImportRow[] = await tx.query(
+      `WITH received AS (
+         UPDATE imports SET status = 'RUNNING', rows_read = $2, rejected = $3, job_id = $4
+          WHERE import_id = $1 AND status = 'UPLOADING'
+          RETURNING *)
+       SELECT ${IMPORT_COLUMNS} FROM received`,
+      [importId, counts.rowsRead, counts.rejected, counts.jobId],
+    );
+    const row = rows[0];
+    if (!row) throw new Error(`import ${importId} is no longer being uploaded`);
+    return row;
+  }
+
+  /** Deletes everything of an upload that did not complete (or of a dry run). */
+  async discardUpload(importId: string): Promise<void> {
+    await this.pool.query(`DELETE FROM import_rows WHERE import_id = $1`, [importId]);
+    await this.pool.query(`DELETE FROM import_errors WHERE import_id = $1`, [importId]);
+    await this.pool.query(`DELETE FROM imports WHERE import_id = $1 AND status = 'UPLOADING'`, [
+      importId,
+    ]);
+  }
+
+  /** An import of this app (never one still uploading), or null. */
+  async find(app: AppRef, importId: string): Promise<ImportRow | null> {
+    const { rows } = await this.pool.query<ImportRow>(
+      `SELECT ${IMPORT_COLUMNS} FROM imports
+        WHERE import_id = $1 AND project_id = $2 AND app_id = $3 AND status <> 'UPLOADING'`,
+      [importId, app.projectId, app.appId],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** An import by id alone (the job and the CLI). */
+  async findById(importId: string): Promise<ImportRow | null> {
+    const { rows } = await this.pool.query<ImportRow>(
+      `SELECT ${IMPORT_COLUMNS} FROM imports WHERE import_id = $1`,
+      [importId],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Errors in line order, after `afterLine`. */
+  async errorsAfter(importId: string, afterLine: number, limit: number): Promise<RowError[]> {
+    const { rows } = await this.pool.query<RowError>(
+      `SELECT line, field, description FROM import_errors
+        WHERE import_id = $1 AND line > $2 ORDER BY line LIMIT $3`,
+      [importId, afterLine, limit],
+    );
+    return rows;
+  }
+
+  /** The import, locked until the transaction ends (one chunk at a time, whatever the worker). */
+  async lockForApply(tx: EntityManager, importId: string): Promise<LockedImport | null> {
+    const rows: {
+      project_id: string;
+      app_id: string;
+      status: ImportStatus;
+      actor: string;
+      cursor_identity: string;
+      cursor_list_type: string;
+      cursor_line: number;
+    }[] = await tx.query(
+      `SELECT project_id, app_id, status, actor, cursor_identity, cursor_list_type, cursor_line
+         FROM imports WHERE import_id = $1 FOR UPDATE`,
+      [importId],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      app: { projectId: r.project_id, appId: r.app_id },
+      status: r.status,
+      actor: r.actor,
+      cursor: { identity: r.cursor_identity, listType: r.cursor_list_type, line: r.cursor_line },
+    };
+  }
+
+  /** The next `limit` staged rows after `after`, in key order (on the pool, or in `tx`). */
+  async stagedAfter(
+    importId: string,
+    after: StagedKey,
+    limit: number,
+    tx?: EntityManager,
+  ): Promise<StagedChange[]> {
+    const sql = `SELECT identity, list_type, line, opted_out, event_time, reason, source
+         FROM import_rows
+        WHERE import_id = $1 AND (identity, list_type, line) > ($2::varchar, $3::varchar, $4::int)
+        ORDER BY identity, list_type, line
+        LIMIT $5`;
+    const params = [importId, after.identity, after.listType, after.line, limit];
+    const rows: {
+      identity: string;
+      list_type: ListType;
+      line: number;
+      opted_out: boolean;
+      event_time: Date | null;
+      reason: string | null;
+      source: string | null;
+    }[] = tx ? await tx.query(sql, params) : (await this.pool.query(sql, params)).rows;
+    return rows.map((r) => ({
+      identity: r.identity,
+      listType: r.list_type,
+      line: r.line,
+      optedOut: r.opted_out,
+      eventTime: r.event_time,
+      reason: r.reason,
+      source: r.source,
+    }));
+  }
+
+  /** Deletes the staged rows up to and including `upTo` (on the pool, or in `tx`). */
+  async deleteStagedUpTo(importId: string, upTo: StagedKey, tx?: EntityManager): Promise<void> {
+    const sql = `DELETE FROM import_rows
+        WHERE import_id = $1 AND (identity, list_type, line) <= ($2::varchar, $3::varchar, $4::int)`;
+    const params = [importId, upTo.identity, upTo.listType, upTo.line];
+    if (tx) await tx.query(sql, params);
+    else await this.pool.query(sql, params);
+  }
+
+  /** Adds a chunk's outcomes and moves the cursor past it (in the chunk's transaction). */
+  async recordChunk(
+    tx: EntityManager,
+    importId: string,
+    counts: OutcomeCounts,
+    cursor: StagedKey,
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE imports
+          SET applied = applied + $2, no_change = no_change + $3, superseded = superseded + $4,
+              cursor_identity = $5, cursor_list_type = $6, cursor_line = $7
+        WHERE import_id = $1`,
+      [
+        importId,
+        counts.applied,
+        counts.noChange,
+        counts.superseded,
+        cursor.identity,
+        cursor.listType,
+        cursor.line,
+      ],
+    );
+  }
+
+  async markSucceeded(tx: EntityManager, importId: string): Promise<void> {
+    await tx.query(
+      `UPDATE imports SET status = 'SUCCEEDED', finished_at = now()
+        WHERE import_id = $1 AND status = 'RUNNING'`,
+      [importId],
+    );
+  }
+
+  /** Counts of the tables, for tests and the CLI: how many rows an import left staged. */
+  async stagedCount(importId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM import_rows WHERE import_id = $1`,
+      [importId],
+    );
+    return rows[0]!.n;
+  }
+}
