@@ -91,7 +91,7 @@ function prng(seed) {
 
 const existingIdentity = (i) => `1666${String(i).padStart(7, '0')}`;
 const BAD_ROWS = [
-  (i) => `not-a-number-${i},OPT_OUT_ALL,OPT_OUT,,,bench`,
+  (i) => `,OPT_OUT_ALL,OPT_OUT,,row ${i} has no identity,bench`,
   (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_SOMETIMES,OPT_OUT,,,bench`,
   (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_ALL,MAYBE,,,bench`,
   (i) => `+1 777 ${String(i).padStart(7, '0')},OPT_OUT_ALL,OPT_OUT,yesterday,,bench`,
@@ -169,7 +169,13 @@ async function main() {
       LOG_LEVEL: 'warn',
       OUTBOX_WORKER_ENABLED: 'true',
     },
-    { cwd: ROOT },
+    {
+      cwd: ROOT,
+      // BENCH_CPU_PROFILE=1: a CPU profile of the service in bench/results/profiles.
+      nodeArgs: process.env.BENCH_CPU_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profiles')}`]
+        : [],
+    },
   );
   const base = `http://127.0.0.1:${port}`;
   await waitForHealthy(`${base}/health`, state.service, 60_000);

@@ -215,6 +215,7 @@ export class ImportsService {
       await writer!.flush();
       client!.release();
       client = undefined;
+      await this.repo.analyzeStaged();
     } catch (e) {
       // The connection is discarded, whatever state a COPY left it in.
       client?.release(e instanceof Error ? e : new Error(String(e)));
@@ -336,7 +337,7 @@ export class ImportsService {
           counts,
         );
         const last = rows[rows.length - 1]!;
-        await this.repo.deleteStagedUpTo(importId, last, tx);
+        await this.repo.deleteStaged(importId, locked.cursor, last, tx);
         await this.repo.recordChunk(tx, importId, counts, last);
       }
       if (rows.length < limit) {
@@ -373,7 +374,6 @@ export class ImportsService {
         count(await this.consent.previewChanges(app, rows.map(toChange)), counts);
       if (batch.length === 0) return counts;
       after = batch[batch.length - 1]!;
-      await this.repo.deleteStagedUpTo(importId, after);
     }
   }
 
