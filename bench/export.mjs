@@ -18,7 +18,7 @@
 // 5. prints rows/s and MB/s of both, the ratio (target >= 0.5) and the RSS rise over idle (target
 //    <= 50 MB) per format (medians of the rounds; RSS: the largest rise of any round);
 // 6. always: stops the service and drops the database (also on SIGINT and on the time limit).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -28,21 +28,19 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { fmt, freePort, median, printTable, startNode, waitForHealthy } from './lib.mjs';
+import {
+  fmt,
+  freePort,
+  intEnv,
+  median,
+  printTable,
+  rssKb,
+  startNode,
+  waitForHealthy,
+} from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
-
-function intEnv(name, fallback, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const ROWS = intEnv('BENCH_EXPORT_ROWS', 1_000_000);
 const ROUNDS = intEnv('BENCH_EXPORT_ROUNDS', 3);
@@ -110,11 +108,6 @@ function counter() {
     },
   });
   return c;
-}
-
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
 }
 
 /** The median VmRSS over `ms` (the service idle). */

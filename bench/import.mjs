@@ -13,20 +13,13 @@
 //    service's RSS every 100 ms; checks the counts and the database;
 // 6. prints the figures and the ratio; always stops the service and drops the database.
 import { execFileSync } from 'node:child_process';
-import {
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { freePort, startNode, waitForHealthy } from './lib.mjs';
+import { freePort, rssKb, seededRandom, startNode, waitForHealthy } from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -77,18 +70,6 @@ setTimeout(
   TIMEOUT_S * 1000,
 ).unref();
 
-/** A seeded PRNG (mulberry32): the same file every run. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const existingIdentity = (i) => `1666${String(i).padStart(7, '0')}`;
 const BAD_ROWS = [
   (i) => `,OPT_OUT_ALL,OPT_OUT,,row ${i} has no identity,bench`,
@@ -99,7 +80,7 @@ const BAD_ROWS = [
 
 /** Writes the CSV; returns its size in bytes. */
 async function writeFile(file) {
-  const random = prng(8);
+  const random = seededRandom(8);
   // Row kinds, shuffled (Fisher-Yates over a compact array): 0 new, 1 existing, 2 bad.
   const kinds = new Uint8Array(ROWS);
   kinds.fill(1, NEW, NEW + EXISTING);
@@ -132,15 +113,6 @@ async function writeFile(file) {
   out.end(chunk);
   await once(out, 'finish');
   return statSync(file).size;
-}
-
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 async function main() {
@@ -218,10 +190,10 @@ async function main() {
   await db.query('DROP TABLE bench_bare_copy');
   log(`baseline psql \\copy: ${copyS.toFixed(2)} s`);
 
-  const idleRss = rssMb(pid);
+  const idleRss = rssKb(pid) / 1024;
   let maxRss = idleRss ?? 0;
   const sampler = setInterval(() => {
-    const r = rssMb(pid);
+    const r = rssKb(pid) / 1024;
     if (r !== null && r > maxRss) maxRss = r;
   }, 100);
   const start = process.hrtime.bigint();
@@ -298,7 +270,11 @@ async function main() {
   console.log(
     `  service RSS: idle ${idleRss?.toFixed(0)} MB, max ${maxRss.toFixed(0)} MB (target <= ${TARGET_RSS_MB} MB): ${maxRss <= TARGET_RSS_MB ? 'PASS' : 'MISS'}`,
   );
-  console.log(`  time target <= ${TARGET_S} s: ${totalS <= TARGET_S ? 'PASS' : 'MISS'}`);
+  console.log(
+    ROWS === 1_000_000
+      ? `  time target <= ${TARGET_S} s: ${totalS <= TARGET_S ? 'PASS' : 'MISS'}`
+      : `  time target <= ${TARGET_S} s applies to 1,000,000 rows (BENCH_IMPORT_ROWS=${ROWS})`,
+  );
 }
 
 try {

@@ -230,3 +230,37 @@ export const fmt = {
     n === null ? 'n/a' : n >= 10_000 ? `${(n / 1000).toFixed(1)} ms` : `${Math.round(n)} µs`,
   ratio: (n) => n.toFixed(2),
 };
+
+/** An integer from the environment (>= min), or `fallback` when unset; exits 2 on a bad value. */
+export function intEnv(name, fallback, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** A seeded PRNG (mulberry32): the same data every run. Numbers in [0, 1). */
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A process's resident set size in kB (Linux /proc), NaN when it cannot be read. */
+export function rssKb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}

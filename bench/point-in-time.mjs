@@ -27,6 +27,7 @@ import pg from 'pg';
 import {
   fmt,
   freePort,
+  intEnv,
   median,
   printTable,
   runLoad,
@@ -37,17 +38,6 @@ import {
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
-
-function intEnv(name, fallback, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const CONFIG = {
   identities: intEnv('BENCH_PIT_IDENTITIES', 200_000, 1000),
@@ -333,7 +323,9 @@ async function verify(base, identities, moment, ordinary) {
     if (ordinary) {
       const o = ordinary.results[i];
       if (o.decision !== r.decision || JSON.stringify(o.lists) !== JSON.stringify(r.lists))
-        throw new Error(`${r.identity}: at = now ${JSON.stringify(r)}, ordinary ${JSON.stringify(o)}`);
+        throw new Error(
+          `${r.identity}: at = now ${JSON.stringify(r)}, ordinary ${JSON.stringify(o)}`,
+        );
     }
   });
   return answer.results.filter((r) => r.lists.length > 0).length;
@@ -343,7 +335,10 @@ async function main() {
   log(
     `identities=${fmt.int(CONFIG.identities)} rounds=${CONFIG.rounds} duration=${CONFIG.durationS}s ` +
       `connections=${CONFIG.connections} (${os.cpus().length} CPUs, ` +
-      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`,
+      `load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
   );
   const db = await createDatabase();
   log(`database ${db.name} on PostgreSQL ${db.serverVersion}`);
@@ -461,18 +456,15 @@ async function main() {
         row(name, dps(name), median(results[name].map((r) => r.p50Ms))),
       ),
       ...(withoutIndex
-        ? [
-            row(
-              'at = middle, no index (1 run)',
-              withoutIndex.rps * BATCH_SIZE,
-              withoutIndex.p50Ms,
-            ),
-          ]
+        ? [row('at = middle, no index (1 run)', withoutIndex.rps * BATCH_SIZE, withoutIndex.p50Ms)]
         : []),
     ],
   );
   console.log(
-    `(machine load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; figures are rough)`,
+    `(machine load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; figures are rough)`,
   );
 }
 

@@ -25,6 +25,7 @@ import pg from 'pg';
 import {
   fmt,
   freePort,
+  intEnv,
   median,
   printTable,
   runLoad,
@@ -69,17 +70,6 @@ const RESULTS_FILE = path.join(BENCH_DIR, 'results', 'latest.json');
 
 // ---------------------------------------------------------------------------------------------
 // Configuration (environment). Defaults keep the whole run around 5 minutes (plus the build).
-
-function intEnv(name, fallback, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const CONFIG = {
   rounds: intEnv('BENCH_ROUNDS', 3),

@@ -8,19 +8,7 @@ import { ConsentService, ChangeInput } from '../src/consent/consent.service.js';
 import { ChangeAction, ListType, Origin } from '../src/consent/domain/consent-types.js';
 import type { AppRef } from '../src/kernel/app-ref.js';
 import { backfillDeciders } from '../src/database/migrations/1764500000000-import-export-core.js';
-import { newApp, startTestApp, TestApp } from './utils.js';
-
-/** A small seeded PRNG (mulberry32), so that a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { newApp, seededRandom, startTestApp, TestApp } from './utils.js';
 
 const LISTS = [ListType.OPT_OUT_ALL, ListType.OPT_OUT_MARKETING, ListType.OPT_OUT_NOTIFICATION];
 
@@ -96,7 +84,7 @@ describe('ConsentService.applyChanges (set-based)', () => {
   it.each([1, 2, 3, 4, 5, 6])(
     'a batch decides like one change at a time (seed %i)',
     async (seed) => {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const changes = randomChanges(random, 60);
       const batched = appRef();
       const single = appRef();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { SettingsHistoryPointInTime1764700000000 } from '../src/database/migrations/1764700000000-settings-history-point-in-time.js';
-import { Api, newApp, sleep, startTestApp, TestApp } from './utils.js';
+import { Api, newApp, seededRandom, sleep, startTestApp, TestApp } from './utils.js';
 
 const CONTENT_TYPES = ['CONTENT_UNKNOWN', 'CONTENT_MARKETING', 'CONTENT_NOTIFICATION'] as const;
 const LISTS = ['OPT_OUT_ALL', 'OPT_OUT_MARKETING', 'OPT_OUT_NOTIFICATION'] as const;
@@ -25,18 +25,6 @@ type AuditRecord = {
   outcome: string;
   recorded_at: string;
 };
-
-/** mulberry32: a small seeded PRNG, so that a failing history can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Issue 8, item 3: `consents:check` with `at` answers as consent stood at that instant, from
@@ -238,7 +226,7 @@ describe('point-in-time check', () => {
 
   it('for random histories, at = now answers as the ordinary check, and so does every earlier moment', async () => {
     for (const seed of [1, 2, 3]) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
       const { base } = newApp();
       const pool = Array.from({ length: 6 }, (_, i) => `4673200${seed}00${i}`);

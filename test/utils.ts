@@ -78,6 +78,21 @@ export async function until<T>(
   }
 }
 
+/**
+ * A small seeded PRNG (mulberry32) for property tests: a failing case can be replayed from its
+ * seed. Returns numbers in [0, 1).
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** A random Swedish mobile number, digits only (as the service stores phone numbers). */
 export function randomPhone(): string {
   return `4670${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
