@@ -594,4 +594,62 @@ describe('imports', () => {
     },
     60_000,
   );
+  it('at most IMPORT_MAX_CONCURRENT uploads stream at once: one more gets 429, nothing read', async () => {
+    const a = fresh();
+    const importsOfApp = async () =>
+      (
+        (await ds.query(`SELECT count(*)::int AS n FROM imports WHERE project_id = $1`, [
+          a.projectId,
+        ])) as { n: number }[]
+      )[0]!.n;
+    // Two uploads that have sent their header and one row, and wait.
+    const open = () => {
+      let resolve!: (p: Posted) => void;
+      const done = new Promise<Posted>((r) => (resolve = r));
+      const req = request(
+        `${t.baseUrl}${a.base}/imports`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }),
+          );
+        },
+      );
+      // Two rows: the first is certainly read (and the import created) once the second arrives.
+      req.write(`identity,list_type\n${randomPhone()},OPT_OUT_ALL\n${randomPhone()},OPT_OUT_ALL\n`);
+      return { req, done };
+    };
+    const first = open();
+    const second = open();
+    // Both are being received (their rows are staged) before the third one asks.
+    try {
+      await until('two uploads in progress', importsOfApp, (n) => n === 2);
+    } catch (e) {
+      first.req.destroy();
+      second.req.destroy();
+      throw e;
+    }
+    const third = await upload(a.base, `identity,list_type\n${randomPhone()},OPT_OUT_ALL\n`);
+    expect(third.status).toBe(429);
+    expect(third.headers['retry-after']).toBe('5');
+    expect(third.body.error.message).toContain('IMPORT_MAX_CONCURRENT');
+    first.req.end();
+    second.req.end();
+    for (const p of [await first.done, await second.done]) {
+      expect(p.status).toBe(202);
+      expect((await finished(a.base, p.body.import_id)).status).toBe('SUCCEEDED');
+    }
+    // The refused one left nothing; the two others one import each.
+    expect(await importsOfApp()).toBe(2);
+    // Once they are done, a new upload is taken again.
+    expect(
+      (await upload(a.base, `identity,list_type\n${randomPhone()},OPT_OUT_ALL\n`)).status,
+    ).toBe(202);
+  });
 });

@@ -269,6 +269,15 @@ export class AppConfig {
   @Max(64 * 1024 * 1024 * 1024)
   IMPORT_MAX_BYTES = 256 * 1024 * 1024;
 
+  /**
+   * Import uploads streaming in at once on this instance (each holds a pool connection while its
+   * body arrives); more: 429 with Retry-After.
+   */
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  IMPORT_MAX_CONCURRENT = 2;
+
   /** Staged rows an import job applies per transaction (its chunk). */
   @IsInt()
   @Min(1)
@@ -324,6 +333,7 @@ const INTEGER_KEYS = new Set([
   'RETENTION_INTERVAL_S',
   'RETENTION_BATCH_SIZE',
   'IMPORT_MAX_BYTES',
+  'IMPORT_MAX_CONCURRENT',
   'IMPORT_CHUNK_ROWS',
   'IMPORT_JOB_LEASE_MS',
 ]);

@@ -1,3 +1,4 @@
+import { ConcurrencyGate } from '../common/concurrency-gate.js';
 import { Injectable, Logger } from '@nestjs/common';
 import { pipeline, type Readable } from 'node:stream';
 import { ApiError } from '../common/api-error.js';
@@ -16,7 +17,6 @@ export interface StreamedExport {
 }
 
 /** Seconds a client turned away because exports are all busy should wait. */
-const BUSY_RETRY_AFTER_S = 5;
 
 /**
  * Streaming exports of a list and of the audit trail, each at constant memory: the database's
@@ -27,7 +27,11 @@ const BUSY_RETRY_AFTER_S = 5;
 @Injectable()
 export class ExportsService {
   private readonly logger = new Logger('Exports');
-  private running = 0;
+  private readonly gate = new ConcurrencyGate(
+    () => this.config.EXPORT_MAX_CONCURRENT,
+    'exports are already streaming',
+    'EXPORT_MAX_CONCURRENT',
+  );
 
   constructor(
     private readonly repo: ExportsRepository,
@@ -71,21 +75,7 @@ export class ExportsService {
     meta: Omit<StreamedExport, 'body'>,
     gone: AbortSignal,
   ): Promise<StreamedExport> {
-    if (this.running >= this.config.EXPORT_MAX_CONCURRENT) {
-      throw new ApiError(
-        429,
-        'RESOURCE_EXHAUSTED',
-        `${this.running} exports are already streaming on this instance (EXPORT_MAX_CONCURRENT); retry later.`,
-        [],
-        { 'retry-after': String(BUSY_RETRY_AFTER_S) },
-      );
-    }
-    this.running++;
-    let released = false;
-    const release = () => {
-      if (!released) this.running--;
-      released = true;
-    };
+    const release = this.gate.enter();
     try {
       const copy = await open();
       const started = Date.now();

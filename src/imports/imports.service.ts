@@ -1,3 +1,4 @@
+import { ConcurrencyGate } from '../common/concurrency-gate.js';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -168,6 +169,11 @@ function count(outcomes: readonly Outcome[], into: OutcomeCounts): void {
 @Injectable()
 export class ImportsService {
   private readonly logger = new Logger('Imports');
+  private readonly uploads = new ConcurrencyGate(
+    () => this.config.IMPORT_MAX_CONCURRENT,
+    'import uploads are already streaming in',
+    'IMPORT_MAX_CONCURRENT',
+  );
 
   constructor(
     private readonly config: AppConfig,
@@ -180,6 +186,16 @@ export class ImportsService {
   async upload(app: AppRef, actor: string, input: UploadInput): Promise<UploadResult> {
     const max = this.config.IMPORT_MAX_BYTES;
     if (input.contentLength !== undefined && input.contentLength > max) throw tooLarge(max);
+    const release = this.uploads.enter();
+    try {
+      return await this.receive(app, actor, input);
+    } finally {
+      release();
+    }
+  }
+
+  private async receive(app: AppRef, actor: string, input: UploadInput): Promise<UploadResult> {
+    const max = this.config.IMPORT_MAX_BYTES;
     const guard = new BodyGuard(max);
     pipeline(input.body, guard, () => undefined);
     const importId = newUlid();
