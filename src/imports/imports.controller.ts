@@ -8,6 +8,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -71,6 +72,12 @@ export class ImportsController {
   @ApiOkResponse({ type: ImportStatusDto, description: 'dry_run=true: the predicted counts' })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto })
+  @ApiResponse({
+    status: 429,
+    description:
+      'IMPORT_MAX_CONCURRENT uploads are already streaming in on this instance (Retry-After); nothing was read',
+    type: ErrorResponseDto,
+  })
   async createImport(
     @Param() p: AppParams,
     @Query() q: ImportQueryDto,
