@@ -31,6 +31,7 @@ import copyStreams from 'pg-copy-streams';
 import {
   fmt,
   freePort,
+  benchRun,
   intEnv,
   median,
   printTable,
@@ -63,37 +64,10 @@ const { configKeys } = await import(pathToFileURL(CONFIG_MODULE).href);
 // The service runs on its defaults plus what is set below, not on the caller's shell.
 for (const key of [...configKeys(), 'NODE_OPTIONS']) delete process.env[key];
 
-const state = { service: null, dbName: null };
-let cleanupPromise = null;
-function cleanup() {
-  cleanupPromise ??= (async () => {
-    await state.service?.stop().catch(() => {});
-    if (state.dbName) {
-      const admin = new pg.Client({ connectionString: BASE_DB_URL });
-      try {
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS "${state.dbName}" WITH (FORCE)`);
-        console.log(`dropped database ${state.dbName}`);
-      } catch (e) {
-        console.error(`could not drop database ${state.dbName}: ${e.message}`);
-      } finally {
-        await admin.end().catch(() => {});
-      }
-    }
-  })();
-  return cleanupPromise;
-}
-async function abort(reason, code) {
-  console.error(`\n${reason}: stopping the service and dropping the bench database...`);
-  await cleanup();
-  process.exit(code);
-}
-process.once('SIGINT', () => abort('interrupted', 130));
-process.once('SIGTERM', () => abort('terminated', 143));
-setTimeout(
-  () => abort(`time limit of ${TIMEOUT_S} s reached (BENCH_TIMEOUT_S)`, 1),
-  TIMEOUT_S * 1000,
-).unref();
+const { state, cleanup, createDatabase } = benchRun({
+  baseDbUrl: BASE_DB_URL,
+  timeoutS: TIMEOUT_S,
+});
 
 const log = (msg) => console.log(`[export] ${msg}`);
 
@@ -169,19 +143,12 @@ async function httpExport(base, pid, format) {
   };
 }
 
-const admin = new pg.Client({ connectionString: BASE_DB_URL });
 let errored = false;
 let missed = false;
 try {
-  await admin.connect();
-  const name = `consent_gate_export_${Date.now()}_${process.pid}`;
-  state.dbName = name;
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const { rows: version } = await admin.query('SHOW server_version');
-  await admin.end();
-  const url = new URL(BASE_DB_URL);
-  url.pathname = `/${name}`;
-  const dbUrl = url.toString();
+  const created = await createDatabase('export');
+  const version = [{ server_version: created.serverVersion }];
+  const dbUrl = created.url;
 
   const port = await freePort();
   const service = startNode(
@@ -197,7 +164,7 @@ try {
     },
     { cwd: ROOT },
   );
-  state.service = service;
+  state.children.push(service);
   const base = `http://127.0.0.1:${port}`;
   await waitForHealthy(`${base}/health`, service, 90_000);
 
@@ -304,7 +271,7 @@ try {
 } catch (e) {
   errored = true;
   console.error(`bench failed: ${e.stack ?? e.message}`);
-  if (state.service) console.error(`service output:\n${state.service.logTail()}`);
+  for (const c of state.children) console.error(`service output:\n${c.logTail()}`);
 } finally {
   await cleanup();
 }

@@ -13,13 +13,13 @@
 //    service's RSS every 100 ms; checks the counts and the database;
 // 6. prints the figures and the ratio; always stops the service and drops the database.
 import { execFileSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { freePort, rssKb, seededRandom, startNode, waitForHealthy } from './lib.mjs';
+import { benchRun, freePort, rssKb, seededRandom, startNode, waitForHealthy } from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -43,32 +43,11 @@ const { configKeys } = await import(
 for (const key of [...configKeys(), 'NODE_OPTIONS']) delete process.env[key];
 
 const log = (msg) => console.log(`[bench:import] ${msg}`);
-const state = { service: null, dbName: null, file: null };
-
-async function cleanup() {
-  await state.service?.stop().catch(() => {});
-  if (state.file) rmSync(state.file, { force: true });
-  if (state.dbName) {
-    const admin = new pg.Client({ connectionString: BASE_DB_URL });
-    try {
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "${state.dbName}" WITH (FORCE)`);
-      log(`dropped database ${state.dbName}`);
-    } finally {
-      await admin.end().catch(() => {});
-    }
-  }
-}
-const abort = async (why, code) => {
-  console.error(`\n${why}: cleaning up`);
-  await cleanup();
-  process.exit(code);
-};
-process.once('SIGINT', () => abort('interrupted', 130));
-setTimeout(
-  () => abort(`time limit of ${TIMEOUT_S} s reached (BENCH_TIMEOUT_S)`, 1),
-  TIMEOUT_S * 1000,
-).unref();
+const { state, cleanup, createDatabase } = benchRun({
+  baseDbUrl: BASE_DB_URL,
+  timeoutS: TIMEOUT_S,
+  log,
+});
 
 const existingIdentity = (i) => `1666${String(i).padStart(7, '0')}`;
 const BAD_ROWS = [
@@ -119,18 +98,13 @@ async function main() {
   if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js'))) {
     throw new Error('dist/src/main.js not found: build first (npm run build)');
   }
-  const admin = new pg.Client({ connectionString: BASE_DB_URL });
-  await admin.connect();
-  const dbName = `consent_gate_bench_import_${Date.now()}_${process.pid}`;
-  state.dbName = dbName;
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const { rows: version } = await admin.query('SHOW server_version');
-  await admin.end();
-  const dbUrl = new URL(BASE_DB_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const created = await createDatabase('bench_import');
+  const dbName = created.name;
+  const version = [{ server_version: created.serverVersion }];
+  const dbUrl = new URL(created.url);
 
   const port = await freePort();
-  state.service = startNode(
+  const service = startNode(
     'service',
     path.join(ROOT, 'dist', 'src', 'main.js'),
     {
@@ -150,8 +124,9 @@ async function main() {
     },
   );
   const base = `http://127.0.0.1:${port}`;
-  await waitForHealthy(`${base}/health`, state.service, 60_000);
-  const pid = state.service.child.pid;
+  state.children.push(service);
+  await waitForHealthy(`${base}/health`, service, 60_000);
+  const pid = service.child.pid;
   log(`service up (pid ${pid}) on PostgreSQL ${version[0].server_version}, database ${dbName}`);
 
   const db = new pg.Client({ connectionString: dbUrl.toString() });
@@ -168,7 +143,7 @@ async function main() {
   log(`seeded ${EXISTING} existing opt-outs`);
 
   const file = path.join(os.tmpdir(), `consent-gate-bench-import-${process.pid}.csv`);
-  state.file = file;
+  state.files.push(file);
   const bytes = await writeFile(file);
   log(
     `wrote ${ROWS} rows (${NEW} new, ${EXISTING} existing, ${BAD} bad), ${(bytes / 1e6).toFixed(1)} MB`,
@@ -281,7 +256,7 @@ try {
   await main();
 } catch (e) {
   console.error(e);
-  if (state.service) console.error(state.service.logTail());
+  for (const c of state.children) console.error(c.logTail());
   process.exitCode = 1;
 } finally {
   await cleanup();

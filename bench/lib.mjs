@@ -1,9 +1,10 @@
-// Small helpers for run.mjs: child processes, ports, load runs, statistics, table printing.
+// Small helpers for the bench scripts: their lifecycle (benchRun), child processes, ports, load runs, statistics, table printing.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import autocannon from 'autocannon';
+import pg from 'pg';
 
 /** A free TCP port on 127.0.0.1 (asked from the OS, then released for the child to bind). */
 export async function freePort() {
@@ -263,4 +264,61 @@ export function rssKb(pid) {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * The lifecycle every bench script shares: what it started (child processes in `state.children`,
+ * files in `state.files`) and the database it made (`createDatabase`) are stopped, removed and
+ * dropped exactly once by `cleanup()`, from the script's finally block, on SIGINT/SIGTERM, or when
+ * `timeoutS` (BENCH_TIMEOUT_S) runs out; `onAbort` runs first on those (e.g. stopLoad).
+ */
+export function benchRun({ baseDbUrl, timeoutS, log = console.log, onAbort = () => {} }) {
+  const state = { children: [], files: [], dbName: null };
+  let cleanupPromise = null;
+  const cleanup = () =>
+    (cleanupPromise ??= (async () => {
+      await Promise.all(state.children.map((c) => c.stop().catch(() => {})));
+      for (const f of state.files) rmSync(f, { force: true });
+      if (state.dbName) {
+        const admin = new pg.Client({ connectionString: baseDbUrl });
+        try {
+          await admin.connect();
+          await admin.query(`DROP DATABASE IF EXISTS "${state.dbName}" WITH (FORCE)`);
+          log(`dropped database ${state.dbName}`);
+        } catch (e) {
+          console.error(`could not drop database ${state.dbName}: ${e.message}`);
+        } finally {
+          await admin.end().catch(() => {});
+        }
+      }
+    })());
+  const abort = async (reason, code) => {
+    console.error(`\n${reason}: stopping the service and dropping the bench database...`);
+    onAbort();
+    await cleanup();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => abort('interrupted', 130));
+  process.once('SIGTERM', () => abort('terminated', 143));
+  setTimeout(
+    () => abort(`time limit of ${timeoutS} s reached (BENCH_TIMEOUT_S)`, 1),
+    timeoutS * 1000,
+  ).unref();
+  /** A fresh database `consent_gate_<prefix>_<timestamp>_<pid>` on baseDbUrl's server. */
+  const createDatabase = async (prefix) => {
+    const name = `consent_gate_${prefix}_${Date.now()}_${process.pid}`;
+    const admin = new pg.Client({ connectionString: baseDbUrl });
+    await admin.connect();
+    try {
+      state.dbName = name; // first: an interrupt during CREATE still drops it (IF EXISTS)
+      await admin.query(`CREATE DATABASE "${name}"`);
+      const { rows } = await admin.query('SHOW server_version');
+      const url = new URL(baseDbUrl);
+      url.pathname = `/${name}`;
+      return { name, url: url.toString(), serverVersion: rows[0].server_version };
+    } finally {
+      await admin.end();
+    }
+  };
+  return { state, cleanup, createDatabase };
 }

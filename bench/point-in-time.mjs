@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import {
+  benchRun,
   fmt,
   freePort,
   intEnv,
@@ -157,59 +158,15 @@ const settingsSql = `
 // ---------------------------------------------------------------------------------------------
 // Cleanup: once, from the finally block, on SIGINT/SIGTERM, or when the time limit hits.
 
-const state = { children: [], dbName: null };
-let cleanupPromise = null;
-
-function cleanup() {
-  cleanupPromise ??= (async () => {
-    await Promise.all(state.children.map((c) => c.stop().catch(() => {})));
-    if (state.dbName) {
-      const admin = new pg.Client({ connectionString: BASE_DB_URL });
-      try {
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS "${state.dbName}" WITH (FORCE)`);
-        log(`dropped database ${state.dbName}`);
-      } catch (e) {
-        console.error(`could not drop database ${state.dbName}: ${e.message}`);
-      } finally {
-        await admin.end().catch(() => {});
-      }
-    }
-  })();
-  return cleanupPromise;
-}
-
-async function abort(reason, exitCode) {
-  console.error(`\n${reason}: stopping the service and dropping the bench database...`);
-  stopLoad();
-  await cleanup();
-  process.exit(exitCode);
-}
-process.once('SIGINT', () => abort('interrupted', 130));
-process.once('SIGTERM', () => abort('terminated', 143));
-setTimeout(
-  () => abort(`time limit of ${TIMEOUT_S} s reached (BENCH_TIMEOUT_S)`, 1),
-  TIMEOUT_S * 1000,
-).unref();
+const { state, cleanup, createDatabase } = benchRun({
+  baseDbUrl: BASE_DB_URL,
+  timeoutS: TIMEOUT_S,
+  log,
+  onAbort: stopLoad,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Steps
-
-async function createDatabase() {
-  const name = `consent_gate_pit_${Date.now()}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: BASE_DB_URL });
-  await admin.connect();
-  try {
-    state.dbName = name;
-    await admin.query(`CREATE DATABASE "${name}"`);
-    const { rows } = await admin.query('SHOW server_version');
-    const url = new URL(BASE_DB_URL);
-    url.pathname = `/${name}`;
-    return { name, url: url.toString(), serverVersion: rows[0].server_version };
-  } finally {
-    await admin.end();
-  }
-}
 
 async function startService(dbUrl) {
   const port = await freePort();
@@ -340,7 +297,7 @@ async function main() {
         .map((l) => l.toFixed(2))
         .join(' ')})`,
   );
-  const db = await createDatabase();
+  const db = await createDatabase('pit');
   log(`database ${db.name} on PostgreSQL ${db.serverVersion}`);
   const service = await startService(db.url);
   log(`service up at ${service.base} (migrations run)`);
