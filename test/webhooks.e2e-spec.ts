@@ -408,6 +408,9 @@ describe('Sinch webhook endpoint', () => {
         recorded_at: expect.any(String),
         import_id: null,
         source: null,
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        // After the app's SETTINGS_CHANGE record.
+        prev_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       },
     ]);
     const events = (await api.get(`${base}/identities/46732001122/webhook-events`)).body

@@ -28,6 +28,9 @@ import {
   `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT', 'SETTINGS_CHANGE')`,
 )
 @Check('consent_audit_identity_check', `identity IS NOT NULL OR kind = 'SETTINGS_CHANGE'`)
+@Check('consent_audit_identity_key_check', `identity IS NULL OR identity_key IS NOT NULL`)
+/** The hash chain: one record per position of each app's chain (migration 1764800000000). */
+@Index('consent_audit_chain_idx', ['project_id', 'app_id', 'chain_seq'], { unique: true })
 @Check(
   'consent_audit_consent_change_check',
   `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL
@@ -97,4 +100,23 @@ export class AuditRecordEntity extends AppScopedRow {
   /** Where the change came from before it reached us, as its import row said (e.g. "twilio"). */
   @Column({ type: 'varchar', length: 128, nullable: true })
   source: string | null;
+
+  /**
+   * The hash chain (migration 1764800000000; all four set by its trigger on insert, never by the
+   * service): HMAC-SHA256 of the identity with the service's identity key (null without an
+   * identity), the record's position in its app's chain (1, 2, ...), the previous record's hash
+   * (32 zero bytes for the first) and SHA-256(prev_hash || canonical encoding), see
+   * audit/domain/audit-chain.ts.
+   */
+  @Column({ type: 'bytea', nullable: true, insert: false, update: false })
+  identity_key: Buffer | null;
+
+  @Column({ type: 'bigint', insert: false, update: false })
+  chain_seq: string;
+
+  @Column({ type: 'bytea', insert: false, update: false })
+  prev_hash: Buffer;
+
+  @Column({ type: 'bytea', insert: false, update: false })
+  hash: Buffer;
 }

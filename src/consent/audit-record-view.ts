@@ -52,6 +52,8 @@ export const AUDIT_RECORD_FIELDS: Fields = {
   recorded_at: time('recorded_at'),
   import_id: column('import_id'),
   source: column('source'),
+  hash: { api: (r) => r.hash.toString('hex'), sql: `encode(a.hash, 'hex')` },
+  prev_hash: { api: (r) => r.prev_hash.toString('hex'), sql: `encode(a.prev_hash, 'hex')` },
 };
 
 const ENTRIES = Object.entries(AUDIT_RECORD_FIELDS) as [

@@ -21,6 +21,7 @@ import { JobsInDoubtRetention1764400000000 } from './migrations/1764400000000-jo
 import { ImportExportCore1764500000000 } from './migrations/1764500000000-import-export-core.js';
 import { Imports1764600000000 } from './migrations/1764600000000-imports.js';
 import { SettingsHistoryPointInTime1764700000000 } from './migrations/1764700000000-settings-history-point-in-time.js';
+import { AuditHashChain1764800000000 } from './migrations/1764800000000-audit-hash-chain.js';
 import { ImportEntity, ImportErrorEntity, ImportRowEntity } from '../imports/import.entity.js';
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
@@ -55,6 +56,7 @@ export const MIGRATIONS = [
   ImportExportCore1764500000000,
   Imports1764600000000,
   SettingsHistoryPointInTime1764700000000,
+  AuditHashChain1764800000000,
 ];
 
 /**

@@ -401,6 +401,20 @@ export class AuditRecordDto {
       'The import row\'s source (where the change came from before, e.g. "twilio"), else null',
   })
   source: string | null;
+
+  @ApiProperty({
+    description:
+      "SHA-256 (hex) over the record's canonical encoding and prev_hash: the record's link in the app's hash chain (see GET .../audit:verify and the README's Proof section)",
+    example: '9f2c6a1d0b7e4f3a8c5d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b',
+  })
+  hash: string;
+
+  @ApiProperty({
+    description:
+      "The hash of the record before it in the app's chain (hex; 64 zeros for the app's first record)",
+    example: '1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a',
+  })
+  prev_hash: string;
 }
 
 export class AuditRecordPageResponseDto {

@@ -1,0 +1,200 @@
+// The audit trail's hash chain, framework-free: the canonical encoding of a record and its hash,
+// and the check of a chain, record after record. The database makes every hash (the trigger of
+// migration 1764800000000, consent_audit_canonical); this is the same encoding in JS, for the
+// service's verification and for the offline check of an evidence bundle. The two are kept equal
+// by a test over random records.
+import { createHash, type Hash } from 'node:crypto';
+
+/** The first field of every encoding: the encoding's version. */
+export const CHAIN_ENCODING = 'consent-gate-audit-v1';
+/** The prev_hash of an app's first record. */
+export const GENESIS_HASH = Buffer.alloc(32);
+
+/**
+ * The values a record's hash covers, as texts (what the database renders them as): times are
+ * microseconds since the Unix epoch, the identity is covered by its keyed hash (identity_key,
+ * hex) and free texts by their SHA-256 (hex), so that an erasure can remove the clear values and
+ * the chain still verifies.
+ */
+export interface ChainedFields {
+  chain_seq: string;
+  id: string;
+  kind: string;
+  project_id: string;
+  app_id: string;
+  identity_key: string | null;
+  list_type: string | null;
+  origin: string | null;
+  operation: string | null;
+  outcome: string | null;
+  actor: string;
+  reason_sha256: string | null;
+  evidence_sha256: string | null;
+  batch_id: string | null;
+  event_time_us: string;
+  recorded_at_us: string;
+  claimed_event_time_us: string | null;
+  import_id: string | null;
+  source: string | null;
+}
+
+/** The fields in the order of the encoding (after CHAIN_ENCODING). */
+export const CHAINED_FIELDS: readonly (keyof ChainedFields)[] = [
+  'chain_seq',
+  'id',
+  'kind',
+  'project_id',
+  'app_id',
+  'identity_key',
+  'list_type',
+  'origin',
+  'operation',
+  'outcome',
+  'actor',
+  'reason_sha256',
+  'evidence_sha256',
+  'batch_id',
+  'event_time_us',
+  'recorded_at_us',
+  'claimed_event_time_us',
+  'import_id',
+  'source',
+];
+
+/**
+ * The canonical encoding: a JSON array of CHAIN_ENCODING and the fields (texts or null), written
+ * as PostgreSQL's json_build_array(...)::text writes it (", " between elements; strings escaped
+ * as JSON.stringify escapes them, which is what PostgreSQL does for valid UTF-8).
+ */
+export function canonicalEncoding(f: ChainedFields): string {
+  let out = '[' + JSON.stringify(CHAIN_ENCODING);
+  for (const name of CHAINED_FIELDS) {
+    const v = f[name];
+    out += ', ' + (v === null ? 'null' : JSON.stringify(v));
+  }
+  return out + ']';
+}
+
+/** hash = SHA-256(prev_hash || UTF-8 of the canonical encoding). */
+export function recordHash(prev: Buffer, f: ChainedFields): Buffer {
+  return createHash('sha256').update(prev).update(canonicalEncoding(f), 'utf8').digest();
+}
+
+/** SHA-256 of a text (UTF-8), hex; null stays null. The digest of reason and evidence. */
+export function textDigest(text: string | null): string | null {
+  return text === null ? null : createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * HMAC-SHA256 of identities with the service's identity key (a 32-byte secret). The inner and
+ * outer hash states after the key's pads are computed once and copied for each identity (a
+ * fraction of the cost of a new Hmac per call).
+ */
+export class IdentityKeyer {
+  private readonly inner: Hash;
+  private readonly outer: Hash;
+
+  constructor(key: Buffer) {
+    if (key.length > 64) throw new Error('identity key longer than a SHA-256 block');
+    const pad = (byte: number) => {
+      const p = Buffer.alloc(64, byte);
+      for (let i = 0; i < key.length; i++) p[i] = key[i]! ^ byte;
+      return p;
+    };
+    this.inner = createHash('sha256').update(pad(0x36));
+    this.outer = createHash('sha256').update(pad(0x5c));
+  }
+
+  /** From the stored pads (hex of ipad || opad, as migration 1764800000000 stores them). */
+  static fromPads(padsHex: string): IdentityKeyer {
+    const ipad = Buffer.from(padsHex.slice(0, 128), 'hex');
+    if (ipad.length !== 64) throw new Error('malformed identity key pads');
+    const key = Buffer.alloc(32);
+    for (let i = 0; i < 32; i++) key[i] = ipad[i]! ^ 0x36;
+    return new IdentityKeyer(key);
+  }
+
+  keyOf(identity: string): Buffer {
+    const inner = this.inner.copy().update(identity, 'utf8').digest();
+    return this.outer.copy().update(inner).digest();
+  }
+}
+
+/**
+ * One stored record as verification reads it: its position, its canonical encoding rendered from
+ * the stored values, the clear identity (when stored) with the keyed hash it must match, and the
+ * stored hashes.
+ */
+export interface StoredChainRecord {
+  seq: bigint;
+  id: string;
+  encoding: string;
+  /**
+   * Whether the clear identity matches its keyed hash (identity_key): null when no clear
+   * identity is stored (a record about no identity, or erased). The service's check reads it
+   * from the database, which has the key; an offline check has no key and passes null.
+   */
+  identityMatches: boolean | null;
+  /** prev_hash and hash, hex. */
+  prevHash: string;
+  hash: string;
+}
+
+export type ChainProblem = { recordId: string; reason: string };
+
+/**
+ * Checks an app's records one after the other, in chain order, at constant memory: positions
+ * 1, 2, 3, ... without gaps, each prev_hash the previous hash, each hash recomputed from the
+ * stored values, each clear identity against its keyed hash (when known). The first
+ * problem is kept and nothing after it is checked.
+ */
+export class ChainVerifier {
+  private expectedSeq = 1n;
+  private prev: Buffer = GENESIS_HASH;
+  private prevHex = GENESIS_HASH.toString('hex');
+  private headId: string | null = null;
+  private problem: ChainProblem | null = null;
+  records = 0;
+
+  get failed(): ChainProblem | null {
+    return this.problem;
+  }
+
+  /** The last good record: its id (null before the first), hash and position. */
+  get head(): { recordId: string | null; hash: Buffer; seq: bigint } {
+    return { recordId: this.headId, hash: this.prev, seq: this.expectedSeq - 1n };
+  }
+
+  /** Feeds the next record; false once a problem was found (then stop feeding). */
+  add(r: StoredChainRecord): boolean {
+    if (this.problem) return false;
+    const fail = (reason: string): boolean => {
+      this.problem = { recordId: r.id, reason };
+      return false;
+    };
+    if (r.seq !== this.expectedSeq) {
+      return fail(
+        r.seq > this.expectedSeq
+          ? `chain position ${r.seq} follows ${this.expectedSeq - 1n}: ${r.seq - this.expectedSeq} record(s) missing before it`
+          : `chain position ${r.seq} repeats or goes back (expected ${this.expectedSeq})`,
+      );
+    }
+    if (r.prevHash !== this.prevHex) {
+      return fail('prev_hash is not the hash of the record before it in the chain');
+    }
+    if (r.identityMatches === false) {
+      return fail('the identity does not match its keyed hash (identity_key)');
+    }
+    const hash = createHash('sha256').update(this.prev).update(r.encoding, 'utf8').digest();
+    const hashHex = hash.toString('hex');
+    if (hashHex !== r.hash) {
+      return fail('the stored values do not hash to the stored hash (the record was changed)');
+    }
+    this.prev = hash;
+    this.prevHex = hashHex;
+    this.headId = r.id;
+    this.expectedSeq++;
+    this.records++;
+    return true;
+  }
+}

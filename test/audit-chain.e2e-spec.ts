@@ -1,0 +1,384 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { DataSource, QueryRunner } from 'typeorm';
+import type { PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { chainCopySql, IDENTITY_KEY_SECRET } from '../src/audit/audit-chain.repository.js';
+import type { AppRef } from '../src/kernel/app-ref.js';
+import { parseChainLine } from '../src/audit/audit-verify.service.js';
+import {
+  canonicalEncoding,
+  ChainVerifier,
+  GENESIS_HASH,
+  IdentityKeyer,
+  textDigest,
+} from '../src/audit/domain/audit-chain.js';
+import { AuditHashChain1764800000000 } from '../src/database/migrations/1764800000000-audit-hash-chain.js';
+import { Api, newApp, seededRandom, startTestApp, TestApp } from './utils.js';
+
+type Verify = {
+  verified: boolean;
+  records: number;
+  head_record_id?: string | null;
+  head_hash?: string | null;
+  first_bad_record_id?: string;
+  reason?: string;
+};
+type AuditRecord = { id: string; hash: string; prev_hash: string; identity: string | null };
+
+const LISTS = ['OPT_OUT_ALL', 'OPT_OUT_MARKETING', 'OPT_OUT_NOTIFICATION'] as const;
+
+/** One app's chain as the lines of its COPY (chainCopySql), read on `runner`'s connection. */
+async function chainLines(runner: QueryRunner, app: AppRef): Promise<string[]> {
+  const client = (await runner.connect()) as PoolClient;
+  const stream = client.query(copyTo(chainCopySql(app)));
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+}
+
+/**
+ * Issue 9, item 1 and 2: every audit record is chained per app by the database (SHA-256 over
+ * its canonical encoding and the previous hash), and GET .../audit:verify names the first record
+ * that was changed, deleted, inserted or moved behind the service's back.
+ */
+describe('audit hash chain', () => {
+  let t: TestApp;
+  let api: Api;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = new Api(t.baseUrl);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  /** An app with `n` consent changes (a settings change first), ids in chain order. */
+  async function appWithRecords(n: number): Promise<{
+    app: ReturnType<typeof newApp>;
+    ids: string[];
+  }> {
+    const app = newApp();
+    expect((await api.put(`${app.base}/consent-settings`, { mode: 'PRIMARY' })).status).toBe(200);
+    for (let i = 0; i < n; i++) {
+      const res = await api.put(
+        `${app.base}/identities/4670000${String(i).padStart(4, '0')}/opt-outs/${LISTS[i % 3]}`,
+        { reason: `case ${i}` },
+      );
+      expect(res.status).toBe(200);
+    }
+    const rows: { id: string }[] = await ds.query(
+      `SELECT id::text AS id FROM consent_audit WHERE project_id = $1 AND app_id = $2
+        ORDER BY chain_seq`,
+      [app.projectId, app.appId],
+    );
+    expect(rows).toHaveLength(n + 1);
+    return { app, ids: rows.map((r) => r.id) };
+  }
+
+  async function verify(app: ReturnType<typeof newApp>): Promise<Verify> {
+    const res = await api.get(`${app.base}/audit:verify`);
+    expect(res.status).toBe(200);
+    return res.body as Verify;
+  }
+
+  /** Runs `sql` with the audit table's triggers off, as a superuser rewriting history would. */
+  async function tamper(...statements: [string, unknown[]?][]): Promise<void> {
+    await ds.transaction(async (m) => {
+      await m.query(`ALTER TABLE consent_audit DISABLE TRIGGER USER`);
+      for (const [sql, params] of statements) await m.query(sql, params ?? []);
+      await m.query(`ALTER TABLE consent_audit ENABLE TRIGGER USER`);
+    });
+  }
+
+  it('chains every record of an app, whatever wrote it, and the API shows hash and prev_hash', async () => {
+    const { app, ids } = await appWithRecords(4);
+    const identity = '46700000002';
+    const res = await api.get(`${app.base}/identities/${identity}/audit-records`);
+    expect(res.status).toBe(200);
+    const [record] = res.body.audit_records as AuditRecord[];
+    expect(record!.hash).toMatch(/^[0-9a-f]{64}$/);
+    const rows: { id: string; seq: string; prev: string; hash: string }[] = await ds.query(
+      `SELECT id::text AS id, chain_seq::text AS seq, encode(prev_hash, 'hex') AS prev,
+              encode(hash, 'hex') AS hash
+         FROM consent_audit WHERE project_id = $1 AND app_id = $2 ORDER BY chain_seq`,
+      [app.projectId, app.appId],
+    );
+    expect(rows.map((r) => r.id)).toEqual(ids);
+    expect(rows.map((r) => r.seq)).toEqual(['1', '2', '3', '4', '5']);
+    expect(rows[0]!.prev).toBe(GENESIS_HASH.toString('hex'));
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev).toBe(rows[i - 1]!.hash);
+    const mine = rows.find((r) => r.id === record!.id)!;
+    expect(record!.hash).toBe(mine.hash);
+    expect(record!.prev_hash).toBe(mine.prev);
+    // The audit export carries them too.
+    const exp = await api.request<string>('GET', `${app.base}/audit-records:export`);
+    expect(exp.status).toBe(200);
+    const lines = String(exp.body)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditRecord);
+    expect(lines.map((l) => l.hash)).toEqual(rows.map((r) => r.hash));
+    expect(await verify(app)).toEqual({
+      verified: true,
+      records: 5,
+      head_record_id: ids[4],
+      head_hash: rows[4]!.hash,
+    });
+  });
+
+  it('another app has a chain of its own, and an app without records verifies empty', async () => {
+    const { app } = await appWithRecords(1);
+    const row: { seq: string; prev: string }[] = await ds.query(
+      `SELECT chain_seq::text AS seq, encode(prev_hash, 'hex') AS prev FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 ORDER BY chain_seq LIMIT 1`,
+      [app.projectId, app.appId],
+    );
+    expect(row[0]).toEqual({ seq: '1', prev: GENESIS_HASH.toString('hex') });
+    expect(await verify(newApp())).toEqual({
+      verified: true,
+      records: 0,
+      head_record_id: null,
+      head_hash: null,
+    });
+  });
+
+  it('the JS encoding is the database encoding, for any text (a property over random records)', async () => {
+    const random = seededRandom(9);
+    const pick = (text: string, n: number) => {
+      const chars = Array.from(text); // code points, not UTF-16 units
+      return Array.from({ length: n }, () => chars[Math.floor(random() * chars.length)]).join('');
+    };
+    const nasty = 'aZ09 "\\/\n\r\t\u0001\u001f\u007f\u00e9\u2028\u{1F600}{}[],:';
+    const app = newApp();
+    for (let i = 0; i < 25; i++) {
+      const evidence = {
+        [pick(nasty, 3)]: pick(nasty, 8),
+        n: Math.floor(random() * 1e6),
+        z: [1.5, null, true],
+      };
+      await ds.transaction(async (m) => {
+        await m.query(
+          `INSERT INTO consent_audit (kind, project_id, app_id, identity, list_type, origin,
+             operation, outcome, actor, reason, evidence, batch_id, event_time,
+             claimed_event_time, import_id, source)
+           VALUES ('CONSENT_CHANGE', $1, $2, $3, 'OPT_OUT_ALL', 'ORIGIN_API', 'OPT_OUT',
+             'APPLIED', $4, $5, $6, $7, now() - ($8 || ' microseconds')::interval,
+             $9, NULL, $10)`,
+          [
+            app.projectId,
+            app.appId,
+            pick(nasty, 12),
+            pick(nasty, 10),
+            random() < 0.3 ? null : pick(nasty, 40),
+            random() < 0.3 ? null : JSON.stringify(evidence),
+            random() < 0.5 ? null : pick(nasty, 6),
+            String(Math.floor(random() * 1e9)),
+            random() < 0.5 ? null : new Date(Date.now() - 1000).toISOString(),
+            random() < 0.5 ? null : pick(nasty, 20),
+          ],
+        );
+      });
+    }
+    const rows: Record<string, string | null>[] = await ds.query(
+      `SELECT consent_audit_canonical(a) AS db, a.chain_seq::text AS chain_seq, a.id::text AS id,
+              a.kind, a.project_id, a.app_id, encode(a.identity_key, 'hex') AS identity_key,
+              a.list_type, a.origin, a.operation, a.outcome, a.actor, a.reason,
+              a.evidence::text AS evidence, a.batch_id,
+              (extract(epoch FROM a.event_time) * 1000000)::bigint::text AS event_time_us,
+              (extract(epoch FROM a.recorded_at) * 1000000)::bigint::text AS recorded_at_us,
+              (extract(epoch FROM a.claimed_event_time) * 1000000)::bigint::text AS claimed_event_time_us,
+              a.import_id, a.source, encode(a.hash, 'hex') AS hash, encode(a.prev_hash, 'hex') AS prev
+         FROM consent_audit a WHERE a.project_id = $1 AND a.app_id = $2 ORDER BY a.chain_seq`,
+      [app.projectId, app.appId],
+    );
+    const runner = ds.createQueryRunner();
+    const lines = await chainLines(runner, app).finally(() => runner.release());
+    expect(rows).toHaveLength(25);
+    rows.forEach((r, i) => {
+      const js = canonicalEncoding({
+        chain_seq: r.chain_seq!,
+        id: r.id!,
+        kind: r.kind!,
+        project_id: r.project_id!,
+        app_id: r.app_id!,
+        identity_key: r.identity_key,
+        list_type: r.list_type,
+        origin: r.origin,
+        operation: r.operation,
+        outcome: r.outcome,
+        actor: r.actor!,
+        reason_sha256: textDigest(r.reason ?? null),
+        evidence_sha256: textDigest(r.evidence ?? null),
+        batch_id: r.batch_id,
+        event_time_us: r.event_time_us!,
+        recorded_at_us: r.recorded_at_us!,
+        claimed_event_time_us: r.claimed_event_time_us,
+        import_id: r.import_id,
+        source: r.source,
+      });
+      expect(js).toBe(r.db);
+      expect(parseChainLine(app, lines[i]!).encoding).toBe(r.db);
+      const hash = createHash('sha256')
+        .update(Buffer.from(r.prev!, 'hex'))
+        .update(js, 'utf8')
+        .digest('hex');
+      expect(hash).toBe(r.hash);
+    });
+    expect((await verify(app)).verified).toBe(true);
+  });
+
+  it('the keyed identity hash is HMAC-SHA256 with the stored key', async () => {
+    const { app } = await appWithRecords(1);
+    const [secret] = (await ds.query(`SELECT value FROM service_secrets WHERE name = $1`, [
+      IDENTITY_KEY_SECRET,
+    ])) as { value: string }[];
+    const keyer = IdentityKeyer.fromPads(secret!.value);
+    const [row] = (await ds.query(
+      `SELECT identity, encode(identity_key, 'hex') AS k FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 AND identity IS NOT NULL`,
+      [app.projectId, app.appId],
+    )) as { identity: string; k: string }[];
+    expect(row!.k).toBe(keyer.keyOf(row!.identity).toString('hex'));
+  });
+
+  it('names the first changed record', async () => {
+    const { app, ids } = await appWithRecords(5);
+    await tamper([`UPDATE consent_audit SET reason = 'nothing happened' WHERE id = $1`, [ids[3]]]);
+    expect(await verify(app)).toMatchObject({
+      verified: false,
+      records: 3,
+      first_bad_record_id: ids[3],
+      reason: expect.stringContaining('changed') as unknown as string,
+    });
+  });
+
+  it('names a record whose clear identity was swapped', async () => {
+    const { app, ids } = await appWithRecords(3);
+    await tamper([`UPDATE consent_audit SET identity = '46799999999' WHERE id = $1`, [ids[2]]]);
+    expect(await verify(app)).toMatchObject({
+      verified: false,
+      first_bad_record_id: ids[2],
+      reason: expect.stringContaining('keyed hash') as unknown as string,
+    });
+  });
+
+  it('names the record after a deleted one', async () => {
+    const { app, ids } = await appWithRecords(5);
+    await tamper([`DELETE FROM consent_audit WHERE id = $1`, [ids[2]]]);
+    expect(await verify(app)).toMatchObject({
+      verified: false,
+      records: 2,
+      first_bad_record_id: ids[3],
+      reason: expect.stringContaining('missing') as unknown as string,
+    });
+  });
+
+  it('names a record inserted in the middle (the chain renumbered around it) or at the end', async () => {
+    const { app, ids } = await appWithRecords(4);
+    const copy = `INSERT INTO consent_audit (id, kind, project_id, app_id, identity, identity_key,
+                    list_type, origin, operation, outcome, actor, reason, event_time, recorded_at,
+                    chain_seq, prev_hash, hash) OVERRIDING SYSTEM VALUE
+                  SELECT nextval('consent_audit_id_seq'), kind, project_id, app_id, identity,
+                         identity_key, list_type, origin, 'OPT_IN', outcome, actor, 'forged',
+                         event_time, recorded_at, $2, prev_hash, sha256(hash)
+                    FROM consent_audit WHERE id = $1`;
+    await tamper(
+      [
+        `UPDATE consent_audit SET chain_seq = -chain_seq WHERE project_id = $1 AND app_id = $2 AND chain_seq >= 3`,
+        [app.projectId, app.appId],
+      ],
+      [
+        `UPDATE consent_audit SET chain_seq = 1 - chain_seq WHERE project_id = $1 AND app_id = $2 AND chain_seq < 0`,
+        [app.projectId, app.appId],
+      ],
+      [copy, [ids[2], 3]],
+    );
+    const [forged] = (await ds.query(
+      `SELECT id::text AS id FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND chain_seq = 3`,
+      [app.projectId, app.appId],
+    )) as { id: string }[];
+    expect(forged!.id).not.toBe(ids[2]);
+    expect(await verify(app)).toMatchObject({
+      verified: false,
+      records: 2,
+      first_bad_record_id: forged!.id,
+    });
+
+    const other = await appWithRecords(2);
+    await tamper([copy, [other.ids[2], 4]]);
+    const atEnd = await verify(other.app);
+    expect(atEnd).toMatchObject({ verified: false, records: 3 });
+    expect(other.ids).not.toContain(atEnd.first_bad_record_id);
+  });
+
+  it('names the first of two records whose order was swapped', async () => {
+    const { app, ids } = await appWithRecords(5);
+    const swap = (from: number, to: number) =>
+      [
+        `UPDATE consent_audit SET chain_seq = $4 WHERE project_id = $1 AND app_id = $2 AND chain_seq = $3`,
+        [app.projectId, app.appId, from, to],
+      ] as [string, unknown[]];
+    await tamper(swap(3, -1), swap(4, 3), swap(-1, 4));
+    expect(await verify(app)).toMatchObject({
+      verified: false,
+      records: 2,
+      first_bad_record_id: ids[3],
+      reason: expect.stringContaining('prev_hash') as unknown as string,
+    });
+  });
+
+  it('concurrent writers of one app make one chain: no fork, no gap', async () => {
+    const app = newApp();
+    const writers = Array.from({ length: 24 }, (_, i) =>
+      api.put(
+        `${app.base}/identities/4671000${String(i).padStart(4, '0')}/opt-outs/OPT_OUT_ALL`,
+        {},
+      ),
+    );
+    const answers = await Promise.all(writers);
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const rows: { seq: string }[] = await ds.query(
+      `SELECT chain_seq::text AS seq FROM consent_audit WHERE project_id = $1 AND app_id = $2
+        ORDER BY chain_seq`,
+      [app.projectId, app.appId],
+    );
+    expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+    expect(await verify(app)).toMatchObject({ verified: true, records: rows.length });
+    expect(rows.length).toBe(24);
+  });
+
+  it('the migration chains the records that were there before it', async () => {
+    const { app } = await appWithRecords(3);
+    const migration = new AuditHashChain1764800000000();
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      await migration.down(runner);
+      const cols: { n: string }[] = await runner.query(
+        `SELECT count(*)::text AS n FROM information_schema.columns
+          WHERE table_name = 'consent_audit' AND column_name IN ('hash', 'chain_seq')`,
+      );
+      expect(cols[0]!.n).toBe('0');
+      await migration.up(runner);
+      const [secret] = (await runner.query(`SELECT value FROM service_secrets WHERE name = $1`, [
+        IDENTITY_KEY_SECRET,
+      ])) as { value: string }[];
+      expect(secret!.value).toMatch(/^[0-9a-f]{256}$/);
+      const verifier = new ChainVerifier();
+      for (const line of await chainLines(runner, app)) {
+        expect(verifier.add(parseChainLine(app, line))).toBe(true);
+      }
+      expect(verifier.records).toBe(4);
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+    expect((await verify(app)).verified).toBe(true);
+  });
+});
