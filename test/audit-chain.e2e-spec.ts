@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { AuditCheckpointService } from '../src/audit/audit-checkpoint.service.js';
+import { keyIdOf } from '../src/audit/domain/checkpoint.js';
 import { DataSource, QueryRunner } from 'typeorm';
 import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -126,6 +128,7 @@ describe('audit hash chain', () => {
     expect(await verify(app)).toEqual({
       verified: true,
       records: 5,
+      checkpoints: 0,
       head_record_id: ids[4],
       head_hash: rows[4]!.hash,
     });
@@ -142,6 +145,7 @@ describe('audit hash chain', () => {
     expect(await verify(newApp())).toEqual({
       verified: true,
       records: 0,
+      checkpoints: 0,
       head_record_id: null,
       head_hash: null,
     });
@@ -380,5 +384,208 @@ describe('audit hash chain', () => {
       await runner.release();
     }
     expect((await verify(app)).verified).toBe(true);
+  });
+});
+
+type Checkpoint = {
+  checkpoint_id: string;
+  project_id: string;
+  app_id: string;
+  record_id: string;
+  chain_seq: string;
+  head_hash: string;
+  signed_at: string;
+  key_id: string;
+  public_key: string;
+  signature: string;
+  signed_text: string;
+};
+
+/**
+ * Issue 9, item 3: the service signs chain heads with its Ed25519 key, on demand and
+ * periodically; checkpoints are kept, listed and checked by verify, so that a rewrite of history
+ * before a checkpoint is detected even when the chain itself was re-hashed consistently.
+ */
+describe('signed audit checkpoints', () => {
+  let t: TestApp;
+  let api: Api;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = new Api(t.baseUrl);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(() => t.close());
+
+  async function appWith(n: number) {
+    const app = newApp();
+    for (let i = 0; i < n; i++) {
+      const res = await api.put(
+        `${app.base}/identities/4672000${String(i).padStart(4, '0')}/opt-outs/OPT_OUT_ALL`,
+        { reason: `r${i}` },
+      );
+      expect(res.status).toBe(200);
+    }
+    return app;
+  }
+
+  const ids = async (app: ReturnType<typeof newApp>) =>
+    (
+      (await ds.query(
+        `SELECT id::text AS id FROM consent_audit WHERE project_id = $1 AND app_id = $2 ORDER BY chain_seq`,
+        [app.projectId, app.appId],
+      )) as { id: string }[]
+    ).map((r) => r.id);
+
+  async function sql(...statements: [string, unknown[]][]): Promise<void> {
+    await ds.transaction(async (m) => {
+      await m.query(`ALTER TABLE consent_audit DISABLE TRIGGER USER`);
+      await m.query(`ALTER TABLE audit_checkpoints DISABLE TRIGGER USER`);
+      for (const [q, params] of statements) await m.query(q, params);
+      await m.query(`ALTER TABLE consent_audit ENABLE TRIGGER USER`);
+      await m.query(`ALTER TABLE audit_checkpoints ENABLE TRIGGER USER`);
+    });
+  }
+
+  it('publishes its public key without a token, and signs a checkpoint of the head on demand', async () => {
+    const key = await api.as(null).get('/v1/audit-signing-key');
+    expect(key.status).toBe(200);
+    expect(key.body).toMatchObject({ algorithm: 'Ed25519', source: 'generated' });
+    const raw = Buffer.from(key.body.public_key as string, 'base64');
+    expect(raw).toHaveLength(32);
+    expect(key.body.key_id).toBe(keyIdOf(raw));
+
+    const app = await appWith(3);
+    const res = await api.post(`${app.base}/audit:checkpoint`);
+    expect(res.status).toBe(201);
+    const c = res.body as Checkpoint;
+    const chain = await ids(app);
+    const [head] = (await ds.query(
+      `SELECT encode(hash, 'hex') AS h FROM consent_audit WHERE id = $1`,
+      [chain[2]],
+    )) as { h: string }[];
+    expect(c).toMatchObject({
+      project_id: app.projectId,
+      app_id: app.appId,
+      record_id: chain[2],
+      chain_seq: '3',
+      head_hash: head!.h,
+      key_id: key.body.key_id,
+      public_key: key.body.public_key,
+    });
+    expect(JSON.parse(c.signed_text)).toEqual([
+      'consent-gate-checkpoint-v1',
+      app.projectId,
+      app.appId,
+      '3',
+      chain[2],
+      head!.h,
+      c.signed_at,
+      c.key_id,
+    ]);
+    // Checked with node:crypto and the PEM alone, not the service's code.
+    const pem = createPublicKey(key.body.public_key_pem as string);
+    expect(
+      cryptoVerify(null, Buffer.from(c.signed_text), pem, Buffer.from(c.signature, 'base64')),
+    ).toBe(true);
+    expect(
+      cryptoVerify(null, Buffer.from(c.signed_text + ' '), pem, Buffer.from(c.signature, 'base64')),
+    ).toBe(false);
+
+    const v = await api.get(`${app.base}/audit:verify`);
+    expect(v.body).toMatchObject({ verified: true, records: 3, checkpoints: 1 });
+  });
+
+  it('lists checkpoints newest first, paged; refuses an app without records (409)', async () => {
+    const app = await appWith(1);
+    const first = await api.post(`${app.base}/audit:checkpoint`);
+    await api.put(`${app.base}/identities/46720009999/opt-outs/OPT_OUT_MARKETING`, {});
+    const second = await api.post(`${app.base}/audit:checkpoint`);
+    expect(second.body.chain_seq).toBe('2');
+    const page1 = await api.get(`${app.base}/audit-checkpoints?page_size=1`);
+    expect(page1.status).toBe(200);
+    expect(page1.body.checkpoints.map((c: Checkpoint) => c.checkpoint_id)).toEqual([
+      second.body.checkpoint_id,
+    ]);
+    const page2 = await api.get(
+      `${app.base}/audit-checkpoints?page_size=1&page_token=${page1.body.next_page_token}`,
+    );
+    expect(page2.body.checkpoints.map((c: Checkpoint) => c.checkpoint_id)).toEqual([
+      first.body.checkpoint_id,
+    ]);
+    expect(page2.body.next_page_token).toBe('');
+    const empty = await api.post(`${newApp().base}/audit:checkpoint`);
+    expect(empty.status).toBe(409);
+    expect(empty.body.error.message).toContain('no audit records');
+  });
+
+  it('detects history rewritten before a checkpoint even when the chain was re-hashed', async () => {
+    const app = await appWith(4);
+    expect((await api.post(`${app.base}/audit:checkpoint`)).status).toBe(201);
+    const chain = await ids(app);
+    // A superuser changes record 2 and re-chains everything after it, as the trigger would.
+    await sql(
+      [`UPDATE consent_audit SET reason = 'never asked' WHERE id = $1`, [chain[1]]],
+      [
+        `DO $$ DECLARE r consent_audit; prev bytea; BEGIN
+           FOR r IN SELECT * FROM consent_audit WHERE project_id = '${app.projectId}'
+                      AND app_id = '${app.appId}' ORDER BY chain_seq LOOP
+             IF prev IS NOT NULL THEN r.prev_hash := prev; END IF;
+             r.hash := sha256(r.prev_hash || convert_to(consent_audit_canonical(r), 'UTF8'));
+             UPDATE consent_audit SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
+             prev := r.hash;
+           END LOOP; END $$`,
+        [],
+      ],
+    );
+    const v = await api.get(`${app.base}/audit:verify`);
+    expect(v.body).toMatchObject({
+      verified: false,
+      first_bad_record_id: chain[3],
+      reason: expect.stringContaining('rewritten') as unknown as string,
+    });
+    // And no new checkpoint is signed over it.
+    const refused = await api.post(`${app.base}/audit:checkpoint`);
+    expect(refused.status).toBe(409);
+  });
+
+  it('detects records removed from the end, and a forged checkpoint signature', async () => {
+    const app = await appWith(3);
+    const signed = (await api.post(`${app.base}/audit:checkpoint`)).body as Checkpoint;
+    const chain = await ids(app);
+    await sql([`DELETE FROM consent_audit WHERE id = $1`, [chain[2]]]);
+    expect((await api.get(`${app.base}/audit:verify`)).body).toMatchObject({
+      verified: false,
+      first_bad_record_id: chain[2],
+      reason: expect.stringContaining('records were removed') as unknown as string,
+    });
+
+    const other = await appWith(2);
+    const c = (await api.post(`${other.base}/audit:checkpoint`)).body as Checkpoint;
+    await sql([
+      `UPDATE audit_checkpoints SET signed_at = signed_at - interval '1 day' WHERE id = $1`,
+      [c.checkpoint_id],
+    ]);
+    expect((await api.get(`${other.base}/audit:verify`)).body).toMatchObject({
+      verified: false,
+      reason: expect.stringContaining('invalid signature') as unknown as string,
+    });
+    void signed;
+  });
+
+  it('the periodic sweep signs apps whose chain grew since their last checkpoint, once', async () => {
+    const app = await appWith(2);
+    const service = t.app.get(AuditCheckpointService);
+    expect(await service.sweep()).toBeGreaterThanOrEqual(1);
+    const list = await api.get(`${app.base}/audit-checkpoints`);
+    expect(list.body.checkpoints).toHaveLength(1);
+    expect(list.body.checkpoints[0].chain_seq).toBe('2');
+    await service.sweep();
+    expect((await api.get(`${app.base}/audit-checkpoints`)).body.checkpoints).toHaveLength(1);
+    await api.put(`${app.base}/identities/46720008888/opt-outs/OPT_OUT_ALL`, {});
+    await service.sweep();
+    const after = await api.get(`${app.base}/audit-checkpoints`);
+    expect(after.body.checkpoints.map((c: Checkpoint) => c.chain_seq)).toEqual(['3', '2']);
   });
 });

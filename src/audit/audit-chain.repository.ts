@@ -1,4 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
 import { escapeLiteral, type Pool } from 'pg';
 import type { Readable } from 'node:stream';
 import { copyOut } from '../database/copy-out.js';
@@ -43,8 +46,11 @@ export const CHAIN_COLUMNS = [
   `encode(a.hash, 'hex')`,
 ] as const;
 
-/** The COPY of an app's chain in chain order (bench/audit-chain.mjs runs it bare). */
-export function chainCopySql(app: AppRef): string {
+/**
+ * The COPY of an app's chain in chain order, after position `afterSeq` when given
+ * (bench/audit-chain.mjs runs it bare).
+ */
+export function chainCopySql(app: AppRef, afterSeq?: bigint): string {
   return `COPY (SELECT ${CHAIN_COLUMNS.join(', ')}
              FROM consent_audit a,
                   (SELECT decode(substr(value, 1, 128), 'hex') AS ipad,
@@ -52,6 +58,7 @@ export function chainCopySql(app: AppRef): string {
                      FROM service_secrets WHERE name = ${escapeLiteral(IDENTITY_KEY_SECRET)}) k
             WHERE a.project_id = ${escapeLiteral(app.projectId)}
               AND a.app_id = ${escapeLiteral(app.appId)}
+              ${afterSeq === undefined ? '' : `AND a.chain_seq > ${afterSeq}`}
             ORDER BY a.chain_seq)
        TO STDOUT`;
 }
@@ -59,10 +66,121 @@ export function chainCopySql(app: AppRef): string {
 /** The hash chain's reads. */
 @Injectable()
 export class AuditChainRepository {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
 
-  /** The app's records in chain order, one line each (CHAIN_COLUMNS), streamed by COPY. */
-  copyChain(app: AppRef): Promise<Readable> {
-    return copyOut(this.pool, chainCopySql(app));
+  /**
+   * The app's records in chain order (after position `afterSeq`), one line each (CHAIN_COLUMNS),
+   * streamed by COPY.
+   */
+  copyChain(app: AppRef, afterSeq?: bigint): Promise<Readable> {
+    return copyOut(this.pool, chainCopySql(app, afterSeq));
+  }
+
+  /**
+   * Runs `work` while holding the checkpoint sweep's session advisory lock on a connection of its
+   * own; another instance already holding it: `busy` at once.
+   */
+  async withSweepLock<T>(work: () => Promise<T>, busy: T): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      const { rows } = await client.query<{ ok: boolean }>(
+        `SELECT pg_try_advisory_lock(hashtext('consent_gate_checkpoint_sweep')) AS ok`,
+      );
+      if (!rows[0]?.ok) return busy;
+      try {
+        return await work();
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(hashtext('consent_gate_checkpoint_sweep'))`);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The app's checkpoints, oldest first (few: one per interval at most). */
+  async checkpoints(app: AppRef): Promise<AuditCheckpointEntity[]> {
+    return this.dataSource.getRepository(AuditCheckpointEntity).find({
+      where: { project_id: app.projectId, app_id: app.appId },
+      order: { id: 'ASC' },
+    });
+  }
+
+  /** The id and hash of the app's record at chain position `seq`, or null. */
+  async recordAt(app: AppRef, seq: string): Promise<{ id: string; hash: Buffer } | null> {
+    const rows: { id: string; hash: Buffer }[] = await this.dataSource.query(
+      `SELECT id::text AS id, hash FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 AND chain_seq = $3`,
+      [app.projectId, app.appId, seq],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** The app's latest checkpoint, or null. */
+  async latestCheckpoint(app: AppRef): Promise<AuditCheckpointEntity | null> {
+    return this.dataSource.getRepository(AuditCheckpointEntity).findOne({
+      where: { project_id: app.projectId, app_id: app.appId },
+      order: { id: 'DESC' },
+    });
+  }
+
+  /** A page of the app's checkpoints, newest first, before checkpoint id `beforeId`. */
+  async checkpointPage(
+    app: AppRef,
+    limit: number,
+    beforeId?: string,
+  ): Promise<AuditCheckpointEntity[]> {
+    const q = this.dataSource
+      .getRepository(AuditCheckpointEntity)
+      .createQueryBuilder('c')
+      .where('c.project_id = :p AND c.app_id = :a', { p: app.projectId, a: app.appId });
+    if (beforeId !== undefined) q.andWhere('c.id < :beforeId', { beforeId });
+    return q.orderBy('c.id', 'DESC').limit(limit).getMany();
+  }
+
+  async saveCheckpoint(c: Omit<AuditCheckpointEntity, 'id'>): Promise<AuditCheckpointEntity> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `INSERT INTO audit_checkpoints (project_id, app_id, record_id, chain_seq, head_hash,
+         signed_at, key_id, public_key, signature)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id::text AS id`,
+      [
+        c.project_id,
+        c.app_id,
+        c.record_id,
+        c.chain_seq,
+        c.head_hash,
+        c.signed_at,
+        c.key_id,
+        c.public_key,
+        c.signature,
+      ],
+    );
+    return { ...c, id: rows[0]!.id };
+  }
+
+  /**
+   * The apps whose chain has records after their latest checkpoint (or that have none), for the
+   * periodic checkpoints: the distinct apps of consent_audit by a skip scan of
+   * consent_audit_chain_idx, each with its head position.
+   */
+  async appsToCheckpoint(): Promise<AppRef[]> {
+    const rows: { project_id: string; app_id: string }[] = await this.dataSource.query(`
+      WITH RECURSIVE apps AS (
+        (SELECT project_id, app_id FROM consent_audit ORDER BY project_id, app_id LIMIT 1)
+        UNION ALL
+        SELECT n.project_id, n.app_id FROM apps a CROSS JOIN LATERAL (
+          SELECT c.project_id, c.app_id FROM consent_audit c
+           WHERE (c.project_id, c.app_id) > (a.project_id, a.app_id)
+           ORDER BY c.project_id, c.app_id LIMIT 1) n
+      )
+      SELECT a.project_id, a.app_id FROM apps a
+       WHERE (SELECT max(c.chain_seq) FROM consent_audit c
+               WHERE c.project_id = a.project_id AND c.app_id = a.app_id)
+             > coalesce((SELECT k.chain_seq FROM audit_checkpoints k
+                          WHERE k.project_id = a.project_id AND k.app_id = a.app_id
+                          ORDER BY k.id DESC LIMIT 1), 0)`);
+    return rows.map((r) => ({ projectId: r.project_id, appId: r.app_id }));
   }
 }

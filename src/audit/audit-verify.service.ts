@@ -9,6 +9,7 @@ import {
   type StoredChainRecord,
 } from './domain/audit-chain.js';
 import type { AuditVerifyResponseDto } from './dto/audit-chain.dto.js';
+import { checkpointSignatureValid } from './domain/checkpoint.js';
 
 const UNESCAPED: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
@@ -57,9 +58,29 @@ export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
   };
 }
 
+/** How a walk of a chain ended. */
+export interface ChainWalk {
+  failed: { recordId: string; reason: string } | null;
+  records: number;
+  head: { recordId: string | null; hash: Buffer; seq: bigint };
+  checkpoints: number;
+}
+
+/** A checkpoint as the walk checks it: the position and hash it signed, and its validity. */
+interface KnownCheckpoint {
+  id: string;
+  recordId: string;
+  seq: bigint;
+  hash: string;
+  signatureValid: boolean;
+  signedAt: string;
+}
+
 /**
- * Verifies an app's hash chain from its first record to its head, streamed (one COPY, read as it
- * comes: constant memory whatever the length), stopping at the first bad record.
+ * Verifies an app's hash chain from its first record (or after a trusted head) to its head,
+ * streamed (one COPY, read as it comes: constant memory whatever the length), stopping at the
+ * first bad record; and every stored checkpoint of the app against it: its signature, and the
+ * hash at its position (a checkpoint past the end of the chain means records were removed).
  */
 @Injectable()
 export class AuditVerifyService {
@@ -68,8 +89,68 @@ export class AuditVerifyService {
   constructor(private readonly chain: AuditChainRepository) {}
 
   async verify(app: AppRef): Promise<AuditVerifyResponseDto> {
-    const verifier = new ChainVerifier();
-    const stream = await this.chain.copyChain(app);
+    const walk = await this.walk(app, undefined, await this.knownCheckpoints(app));
+    if (walk.failed) {
+      this.logger.warn(
+        `audit chain of app=${app.appId} fails at record ${walk.failed.recordId}: ${walk.failed.reason}`,
+      );
+      return {
+        verified: false,
+        records: walk.records,
+        checkpoints: walk.checkpoints,
+        first_bad_record_id: walk.failed.recordId,
+        reason: walk.failed.reason,
+      };
+    }
+    return {
+      verified: true,
+      records: walk.records,
+      checkpoints: walk.checkpoints,
+      head_record_id: walk.head.recordId,
+      head_hash: walk.head.recordId === null ? null : walk.head.hash.toString('hex'),
+    };
+  }
+
+  private async knownCheckpoints(app: AppRef): Promise<Map<bigint, KnownCheckpoint[]>> {
+    const byPosition = new Map<bigint, KnownCheckpoint[]>();
+    for (const c of await this.chain.checkpoints(app)) {
+      const seq = BigInt(c.chain_seq);
+      const known: KnownCheckpoint = {
+        id: c.id,
+        recordId: c.record_id,
+        seq,
+        hash: c.head_hash.toString('hex'),
+        signedAt: c.signed_at.toISOString(),
+        signatureValid: checkpointSignatureValid(
+          {
+            project_id: c.project_id,
+            app_id: c.app_id,
+            chain_seq: c.chain_seq,
+            record_id: c.record_id,
+            head_hash: c.head_hash.toString('hex'),
+            signed_at: c.signed_at.toISOString(),
+            key_id: c.key_id,
+          },
+          c.signature,
+          c.public_key,
+        ),
+      };
+      byPosition.set(seq, [...(byPosition.get(seq) ?? []), known]);
+    }
+    return byPosition;
+  }
+
+  /**
+   * Walks the chain after `after` (a trusted head), checking the checkpoints met on the way.
+   */
+  async walk(
+    app: AppRef,
+    after?: { seq: bigint; hash: Buffer; recordId: string },
+    checkpoints = new Map<bigint, KnownCheckpoint[]>(),
+  ): Promise<ChainWalk> {
+    const verifier = new ChainVerifier(after);
+    let checked = 0;
+    const stream = await this.chain.copyChain(app, after?.seq);
     const decoder = new StringDecoder('utf8');
     let rest = '';
     try {
@@ -77,7 +158,23 @@ export class AuditVerifyService {
         const data = rest + decoder.write(chunk);
         let start = 0;
         for (let nl = data.indexOf('\n'); nl >= 0; nl = data.indexOf('\n', start)) {
-          if (!verifier.add(parseChainLine(app, data.slice(start, nl)))) break outer;
+          const record = parseChainLine(app, data.slice(start, nl));
+          if (!verifier.add(record)) break outer;
+          for (const c of checkpoints.get(record.seq) ?? []) {
+            checked++;
+            if (!c.signatureValid) {
+              verifier.reject(
+                record.id,
+                `checkpoint ${c.id} (${c.signedAt}) has an invalid signature`,
+              );
+            } else if (c.hash !== record.hash || c.recordId !== record.id) {
+              verifier.reject(
+                record.id,
+                `the chain differs from checkpoint ${c.id} (${c.signedAt}) at its position ${c.seq}: history before it was rewritten`,
+              );
+            }
+          }
+          if (verifier.failed) break outer;
           start = nl + 1;
         }
         rest = data.slice(start);
@@ -86,24 +183,23 @@ export class AuditVerifyService {
       // Stopped early (a bad record): the COPY is cut, its connection closed.
       if (!stream.readableEnded) stream.destroy();
     }
-    const failed = verifier.failed;
-    if (failed) {
-      this.logger.warn(
-        `audit chain of app=${app.appId} fails at record ${failed.recordId}: ${failed.reason}`,
-      );
-      return {
-        verified: false,
-        records: verifier.records,
-        first_bad_record_id: failed.recordId,
-        reason: failed.reason,
-      };
+    if (!verifier.failed) {
+      const end = verifier.head.seq;
+      for (const [seq, list] of checkpoints) {
+        if (seq > end) {
+          verifier.reject(
+            list[0]!.recordId,
+            `checkpoint ${list[0]!.id} (${list[0]!.signedAt}) signed position ${seq}, but the chain ends at ${end}: records were removed`,
+          );
+          break;
+        }
+      }
     }
-    const head = verifier.head;
     return {
-      verified: true,
+      failed: verifier.failed,
       records: verifier.records,
-      head_record_id: head.recordId,
-      head_hash: head.recordId === null ? null : head.hash.toString('hex'),
+      head: verifier.head,
+      checkpoints: checked,
     };
   }
 }

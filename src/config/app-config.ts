@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -251,6 +252,23 @@ export class AppConfig {
   @Max(3650)
   JOB_RETENTION_DAYS = 30;
 
+  /**
+   * The Ed25519 key that signs audit checkpoints: PKCS#8 PEM, or the base64 of its DER. Unset:
+   * generated once and kept in the database (service_secrets).
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_SIGNING_KEY?: string;
+
+  /**
+   * How often the service signs a checkpoint of every app whose audit chain grew since its last
+   * checkpoint (one instance at a time); 0: only on demand (POST .../audit:checkpoint).
+   */
+  @IsInt()
+  @Min(0)
+  @Max(604800)
+  AUDIT_CHECKPOINT_INTERVAL_S = 3600;
+
   /** How often each instance deletes what is past its retention. */
   @IsInt()
   @Min(1)
@@ -331,6 +349,7 @@ const INTEGER_KEYS = new Set([
   'WEBHOOK_DELIVERY_RETENTION_DAYS',
   'JOB_RETENTION_DAYS',
   'RETENTION_INTERVAL_S',
+  'AUDIT_CHECKPOINT_INTERVAL_S',
   'RETENTION_BATCH_SIZE',
   'IMPORT_MAX_BYTES',
   'IMPORT_MAX_CONCURRENT',
@@ -343,6 +362,7 @@ const OPTIONAL_KEYS = [
   'DATABASE_URL',
   'ADMIN_API_KEY',
   'TOKEN_SIGNING_SECRET',
+  'AUDIT_SIGNING_KEY',
   'SINCH_PROJECT_ID',
   'SINCH_KEY_ID',
   'SINCH_KEY_SECRET',
@@ -378,11 +398,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true });
-  if (errors.length > 0) {
-    const lines = errors.map(
-      (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join('; ')}`,
-    );
+  const lines = errors.map(
+    (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+  );
+  if (typeof config.AUDIT_SIGNING_KEY === 'string') {
+    const problem = ed25519KeyProblem(config.AUDIT_SIGNING_KEY);
+    if (problem) lines.push(`AUDIT_SIGNING_KEY: ${problem}`);
+  }
+  if (lines.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   return config;
+}
+
+/** Why `text` is not an Ed25519 private key as PKCS#8 PEM or base64 DER, or null when it is. */
+export function ed25519KeyProblem(text: string): string | null {
+  let key: KeyObject;
+  try {
+    key = text.includes('-----BEGIN')
+      ? createPrivateKey(text)
+      : createPrivateKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'pkcs8' });
+  } catch {
+    return 'not a PKCS#8 private key (PEM, or base64 of the DER)';
+  }
+  return key.asymmetricKeyType === 'ed25519'
+    ? null
+    : `an ${key.asymmetricKeyType} key; it must be Ed25519`;
 }

@@ -22,6 +22,8 @@ import { ImportExportCore1764500000000 } from './migrations/1764500000000-import
 import { Imports1764600000000 } from './migrations/1764600000000-imports.js';
 import { SettingsHistoryPointInTime1764700000000 } from './migrations/1764700000000-settings-history-point-in-time.js';
 import { AuditHashChain1764800000000 } from './migrations/1764800000000-audit-hash-chain.js';
+import { AuditCheckpoints1764900000000 } from './migrations/1764900000000-audit-checkpoints.js';
+import { AuditCheckpointEntity } from '../audit/audit-checkpoint.entity.js';
 import { ImportEntity, ImportErrorEntity, ImportRowEntity } from '../imports/import.entity.js';
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
@@ -44,6 +46,7 @@ export const ENTITIES = [
   ImportEntity,
   ImportRowEntity,
   ImportErrorEntity,
+  AuditCheckpointEntity,
 ];
 export const MIGRATIONS = [
   InitialSchema1763800000000,
@@ -57,6 +60,7 @@ export const MIGRATIONS = [
   Imports1764600000000,
   SettingsHistoryPointInTime1764700000000,
   AuditHashChain1764800000000,
+  AuditCheckpoints1764900000000,
 ];
 
 /**

@@ -156,6 +156,21 @@ export class ChainVerifier {
   private problem: ChainProblem | null = null;
   records = 0;
 
+  /** From the start of the chain, or after a trusted head (a checkpoint already verified). */
+  constructor(after?: { seq: bigint; hash: Buffer; recordId: string }) {
+    if (after) {
+      this.expectedSeq = after.seq + 1n;
+      this.prev = after.hash;
+      this.prevHex = after.hash.toString('hex');
+      this.headId = after.recordId;
+    }
+  }
+
+  /** Records a problem found outside the record itself (e.g. a checkpoint that disagrees). */
+  reject(recordId: string, reason: string): void {
+    this.problem ??= { recordId, reason };
+  }
+
   get failed(): ChainProblem | null {
     return this.problem;
   }

@@ -1,4 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 
 export class AuditVerifyResponseDto {
   @ApiProperty({
@@ -13,6 +15,13 @@ export class AuditVerifyResponseDto {
     example: 1204,
   })
   records: number;
+
+  @ApiProperty({
+    description:
+      "The app's stored checkpoints checked against the chain (each one's signature, and the hash at the position it signed)",
+    example: 3,
+  })
+  checkpoints: number;
 
   @ApiPropertyOptional({
     type: String,
@@ -42,4 +51,109 @@ export class AuditVerifyResponseDto {
     example: 'the stored values do not hash to the stored hash (the record was changed)',
   })
   reason?: string;
+}
+
+export class AuditCheckpointDto {
+  @ApiProperty({ example: '12' })
+  checkpoint_id: string;
+
+  @ApiProperty({ example: 'my-project' })
+  project_id: string;
+
+  @ApiProperty({ example: '01EB37HMH1M6SV18ABNS3G135H' })
+  app_id: string;
+
+  @ApiProperty({ description: 'The id of the chain head the checkpoint signs', example: '1204' })
+  record_id: string;
+
+  @ApiProperty({ description: "The head's position in the app's chain", example: '1204' })
+  chain_seq: string;
+
+  @ApiProperty({
+    description: "The head's hash (hex)",
+    example: '9f2c6a1d0b7e4f3a8c5d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b',
+  })
+  head_hash: string;
+
+  @ApiProperty({ example: '2026-12-02T07:00:00.000Z' })
+  signed_at: string;
+
+  @ApiProperty({
+    description:
+      'The signing key (GET /v1/audit-signing-key): SHA-256 of its raw public key, first 16 hex digits',
+    example: '3f1c9a7e5b2d4c68',
+  })
+  key_id: string;
+
+  @ApiProperty({
+    description: 'The raw Ed25519 public key that made the signature, base64',
+    example: 'C1nAqvdWMhlPZ6n4sJ4Jx3hb0Y1X0c2iA8p6cGZfN4Q=',
+  })
+  public_key: string;
+
+  @ApiProperty({
+    description: 'Ed25519 signature of signed_text (UTF-8), base64',
+    example:
+      'mX0R4T3e0YvN2b3Uq6S8pQ1wZ5k7j9h2g4f6d8s0a1c3e5g7i9k1m3o5q7s9u1w3y5A7C9E1G3I5K7M9O1Q3S5U7W9Yw==',
+  })
+  signature: string;
+
+  @ApiProperty({
+    description:
+      'The exact text signed: the JSON array ["consent-gate-checkpoint-v1", project_id, app_id, chain_seq, record_id, head_hash, signed_at, key_id]',
+    example:
+      '["consent-gate-checkpoint-v1","my-project","01EB37HMH1M6SV18ABNS3G135H","1204","1204","9f2c...","2026-12-02T07:00:00.000Z","3f1c9a7e5b2d4c68"]',
+  })
+  signed_text: string;
+}
+
+export class AuditCheckpointPageDto {
+  @ApiProperty({ type: [AuditCheckpointDto], description: 'Newest first' })
+  checkpoints: AuditCheckpointDto[];
+
+  @ApiProperty({ description: 'Empty on the last page', example: '' })
+  next_page_token: string;
+}
+
+export class AuditCheckpointPageQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  page_size?: number;
+
+  @ApiPropertyOptional({ description: 'next_page_token of the previous page' })
+  @IsOptional()
+  @IsString()
+  page_token?: string;
+}
+
+export class SigningKeyDto {
+  @ApiProperty({ example: '3f1c9a7e5b2d4c68' })
+  key_id: string;
+
+  @ApiProperty({ enum: ['Ed25519'], example: 'Ed25519' })
+  algorithm: 'Ed25519';
+
+  @ApiProperty({
+    description: 'The raw 32-byte public key, base64',
+    example: 'C1nAqvdWMhlPZ6n4sJ4Jx3hb0Y1X0c2iA8p6cGZfN4Q=',
+  })
+  public_key: string;
+
+  @ApiProperty({
+    description: 'The same key as SPKI PEM (for openssl and most libraries)',
+    example:
+      '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAC1nAqvdWMhlPZ6n4sJ4Jx3hb0Y1X0c2iA8p6cGZfN4Q=\n-----END PUBLIC KEY-----\n',
+  })
+  public_key_pem: string;
+
+  @ApiProperty({
+    enum: ['AUDIT_SIGNING_KEY', 'generated'],
+    description:
+      'Configured (AUDIT_SIGNING_KEY), or generated at the first boot and kept in the database',
+  })
+  source: 'AUDIT_SIGNING_KEY' | 'generated';
 }

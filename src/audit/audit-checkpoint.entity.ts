@@ -1,0 +1,35 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { AppScopedRow } from '../kernel/app-scoped-row.js';
+
+/** A signed checkpoint of an app's audit chain (migration 1764900000000; append-only). */
+@Entity({ name: 'audit_checkpoints' })
+@Index('audit_checkpoints_app_idx', ['project_id', 'app_id', 'id'])
+export class AuditCheckpointEntity extends AppScopedRow {
+  @PrimaryGeneratedColumn('identity', {
+    type: 'bigint',
+    generatedIdentity: 'ALWAYS',
+    primaryKeyConstraintName: 'audit_checkpoints_pk',
+  })
+  id: string;
+
+  @Column({ type: 'bigint' })
+  record_id: string;
+
+  @Column({ type: 'bigint' })
+  chain_seq: string;
+
+  @Column({ type: 'bytea' })
+  head_hash: Buffer;
+
+  @Column({ type: 'timestamptz' })
+  signed_at: Date;
+
+  @Column({ type: 'varchar', length: 64 })
+  key_id: string;
+
+  @Column({ type: 'bytea' })
+  public_key: Buffer;
+
+  @Column({ type: 'bytea' })
+  signature: Buffer;
+}
