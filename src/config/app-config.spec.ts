@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { ConfigError, configKeys, loadConfig } from './app-config.js';
@@ -38,6 +39,21 @@ describe('loadConfig', () => {
 });
 
 describe('configKeys', () => {
+  it('takes an Ed25519 AUDIT_SIGNING_KEY as PEM or base64 DER, and refuses any other key', () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+    expect(loadConfig({ AUDIT_SIGNING_KEY: pem }).AUDIT_SIGNING_KEY).toBe(pem);
+    expect(loadConfig({ AUDIT_SIGNING_KEY: der }).AUDIT_SIGNING_KEY).toBe(der);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
+    expect(() => loadConfig({ AUDIT_SIGNING_KEY: rsa })).toThrow(/AUDIT_SIGNING_KEY: an rsa key/);
+    expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(
+      /AUDIT_SIGNING_KEY: not a PKCS#8 private key/,
+    );
+  });
+
   it('names every variable loadConfig reads, and each is documented in the README table', () => {
     const keys = configKeys();
     expect(keys).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'ADMIN_API_KEY']));
