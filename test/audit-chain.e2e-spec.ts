@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { AuditCheckpointService } from '../src/audit/audit-checkpoint.service.js';
+import { checkEvidence, type EvidenceBundle } from '../src/audit/domain/evidence.js';
 import { keyIdOf } from '../src/audit/domain/checkpoint.js';
 import { DataSource, QueryRunner } from 'typeorm';
 import type { PoolClient } from 'pg';
@@ -587,5 +592,111 @@ describe('signed audit checkpoints', () => {
     await service.sweep();
     const after = await api.get(`${app.base}/audit-checkpoints`);
     expect(after.body.checkpoints.map((c: Checkpoint) => c.chain_seq)).toEqual(['3', '2']);
+  });
+});
+
+/**
+ * Issue 9, item 4: an evidence bundle about an identity is checked offline (npm run
+ * verify-evidence, no database) and any tampering with it fails the check.
+ */
+describe('evidence bundles', () => {
+  let t: TestApp;
+  let api: Api;
+  let dir: string;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = new Api(t.baseUrl);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'evidence-'));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await t.close();
+  });
+
+  /** Runs the CLI on `bundle`; its exit code and output. */
+  function cli(bundle: unknown, ...args: string[]): { code: number; out: string } {
+    const file = path.join(dir, `b-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(bundle));
+    const r = spawnSync(process.execPath, ['dist/src/scripts/verify-evidence.js', file, ...args], {
+      encoding: 'utf8',
+    });
+    return { code: r.status ?? -1, out: r.stdout + r.stderr };
+  }
+
+  it('bundles an identity, verifies offline, and fails on every kind of tampering', async () => {
+    const app = newApp();
+    const me = '46730001111';
+    const path_ = (id: string, list: string) => `${app.base}/identities/${id}/opt-outs/${list}`;
+    await api.put(path_(me, 'OPT_OUT_MARKETING'), {
+      reason: 'STOP "quoted"\nsecond line',
+      evidence: { form: 'web', ip: '192.0.2.1', nested: { a: [1, 2] } },
+    });
+    await api.put(path_('46730002222', 'OPT_OUT_ALL'), {});
+    await api.delete(path_(me, 'OPT_OUT_MARKETING'), { reason: 'START' });
+    expect((await api.post(`${app.base}/audit:checkpoint`)).status).toBe(201);
+    await api.put(path_('46730003333', 'OPT_OUT_ALL'), {});
+    await api.put(path_(me, 'OPT_OUT_ALL'), { reason: 'STOP ALL' });
+    await api.put(path_('46730004444', 'OPT_OUT_ALL'), {});
+
+    const before = (await api.get(`${app.base}/audit-checkpoints`)).body.checkpoints.length;
+    const res = await api.get(`${app.base}/identities/+46%2073-000%2011%2011:evidence`);
+    expect(res.status).toBe(200);
+    const bundle = res.body as EvidenceBundle;
+    // The last record was not covered: a checkpoint of the head was signed for it.
+    expect((await api.get(`${app.base}/audit-checkpoints`)).body.checkpoints.length).toBe(
+      before + 1,
+    );
+    expect(bundle.identity).toBe(me);
+    expect(bundle.records.map((r) => r.reason)).toEqual([
+      'STOP "quoted"\nsecond line',
+      'START',
+      'STOP ALL',
+    ]);
+    expect(bundle.state.lists.map((l) => l.list_type)).toEqual(['OPT_OUT_ALL']);
+    expect(bundle.chain.links.map((l) => l.fields.chain_seq)).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+    ]);
+    // Other people appear as keyed hashes only.
+    expect(JSON.stringify(bundle.chain)).not.toContain('46730002222');
+    expect(checkEvidence(bundle).ok).toBe(true);
+
+    const ok = cli(bundle);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('VERIFIED');
+    expect(ok.out).toContain('3 record(s)');
+    expect(cli(bundle, '--key', bundle.signing_key.key_id).code).toBe(0);
+    const wrongKey = cli(bundle, '--key', '0123456789abcdef');
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.out).toContain('not by the pinned key');
+
+    const tampered: [string, (b: EvidenceBundle) => void, string][] = [
+      ['a reason', (b) => (b.records[0]!.reason = 'nothing'), 'reason'],
+      ['the evidence', (b) => (b.records[0]!.evidence_text = '{"form": "paper"}'), 'evidence'],
+      ['a time', (b) => (b.records[1]!.recorded_at = '2020-01-01T00:00:00.000Z'), 'recorded_at'],
+      ['a link', (b) => (b.chain.links[1]!.fields.actor = 'someone'), 'does not hash'],
+      ['a removed link', (b) => b.chain.links.splice(2, 1), 'skips'],
+      ['the identity key', (b) => (b.identity_key = 'ab'.repeat(32)), 'identity_key'],
+      ['the signature', (b) => (b.checkpoint.signed_at = '2020-01-01T00:00:00.000Z'), 'signature'],
+      ['the head', (b) => (b.checkpoint.head_hash = 'cd'.repeat(32)), 'signature'],
+    ];
+    for (const [what, change, message] of tampered) {
+      const copy = JSON.parse(JSON.stringify(bundle)) as EvidenceBundle;
+      change(copy);
+      const r = cli(copy);
+      expect({ what, code: r.code }).toEqual({ what, code: 1 });
+      expect(r.out).toContain('NOT VERIFIED');
+      expect(r.out).toContain(message);
+    }
+  });
+
+  it('404 for an identity no record is about', async () => {
+    const res = await api.get(`${newApp().base}/identities/46739999999:evidence`);
+    expect(res.status).toBe(404);
   });
 });

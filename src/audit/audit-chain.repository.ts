@@ -50,7 +50,7 @@ export const CHAIN_COLUMNS = [
  * The COPY of an app's chain in chain order, after position `afterSeq` when given
  * (bench/audit-chain.mjs runs it bare).
  */
-export function chainCopySql(app: AppRef, afterSeq?: bigint): string {
+export function chainCopySql(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): string {
   return `COPY (SELECT ${CHAIN_COLUMNS.join(', ')}
              FROM consent_audit a,
                   (SELECT decode(substr(value, 1, 128), 'hex') AS ipad,
@@ -59,6 +59,7 @@ export function chainCopySql(app: AppRef, afterSeq?: bigint): string {
             WHERE a.project_id = ${escapeLiteral(app.projectId)}
               AND a.app_id = ${escapeLiteral(app.appId)}
               ${afterSeq === undefined ? '' : `AND a.chain_seq > ${afterSeq}`}
+              ${upToSeq === undefined ? '' : `AND a.chain_seq <= ${upToSeq}`}
             ORDER BY a.chain_seq)
        TO STDOUT`;
 }
@@ -75,8 +76,53 @@ export class AuditChainRepository {
    * The app's records in chain order (after position `afterSeq`), one line each (CHAIN_COLUMNS),
    * streamed by COPY.
    */
-  copyChain(app: AppRef, afterSeq?: bigint): Promise<Readable> {
-    return copyOut(this.pool, chainCopySql(app, afterSeq));
+  copyChain(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): Promise<Readable> {
+    return copyOut(this.pool, chainCopySql(app, afterSeq, upToSeq));
+  }
+
+  /** The first checkpoint at or after chain position `seq` (the earliest that covers it), or null. */
+  async checkpointCovering(app: AppRef, seq: string): Promise<AuditCheckpointEntity | null> {
+    return this.dataSource
+      .getRepository(AuditCheckpointEntity)
+      .createQueryBuilder('c')
+      .where('c.project_id = :p AND c.app_id = :a AND c.chain_seq >= :seq', {
+        p: app.projectId,
+        a: app.appId,
+        seq,
+      })
+      .orderBy('c.chain_seq', 'ASC')
+      .addOrderBy('c.id', 'ASC')
+      .limit(1)
+      .getOne();
+  }
+
+  /** The hash of the record before chain position `seq` (genesis for the first), hex. */
+  async prevHashAt(app: AppRef, seq: string): Promise<string | null> {
+    const rows: { prev: string }[] = await this.dataSource.query(
+      `SELECT encode(prev_hash, 'hex') AS prev FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 AND chain_seq = $3`,
+      [app.projectId, app.appId, seq],
+    );
+    return rows[0]?.prev ?? null;
+  }
+
+  /**
+   * An identity's records as the evidence shows them: id, position, keyed hash, and evidence as
+   * its stored jsonb text (what the chain's digest covers), in chain order.
+   */
+  async identityChainRecords(
+    app: AppRef,
+    identity: string,
+  ): Promise<
+    { id: string; chain_seq: string; identity_key: string; evidence_text: string | null }[]
+  > {
+    return this.dataSource.query(
+      `SELECT id::text AS id, chain_seq::text AS chain_seq,
+              encode(identity_key, 'hex') AS identity_key, evidence::text AS evidence_text
+         FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND identity = $3
+        ORDER BY chain_seq`,
+      [app.projectId, app.appId, identity],
+    );
   }
 
   /**

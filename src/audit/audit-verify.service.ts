@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { AppRef } from '../kernel/app-ref.js';
 import { AuditChainRepository, CHAIN_COLUMNS } from './audit-chain.repository.js';
@@ -51,11 +52,39 @@ export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
   return {
     seq: BigInt(p[0]!),
     id: p[1]!,
+    fields,
     encoding: canonicalEncoding(fields),
     identityMatches: p[17] === null ? null : p[17] === 't',
     prevHash: p[18]!,
     hash: p[19]!,
   };
+}
+
+/**
+ * Reads a chain COPY line by line (parsed), calling `each` until it returns false; the COPY is
+ * cut when stopped early.
+ */
+export async function readChain(
+  app: AppRef,
+  stream: Readable,
+  each: (record: StoredChainRecord) => boolean,
+): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const data = rest + decoder.write(chunk);
+      let start = 0;
+      for (let nl = data.indexOf('\n'); nl >= 0; nl = data.indexOf('\n', start)) {
+        if (!each(parseChainLine(app, data.slice(start, nl)))) return;
+        start = nl + 1;
+      }
+      rest = data.slice(start);
+    }
+  } finally {
+    // Stopped early (a bad record): the COPY is cut, its connection closed.
+    if (!stream.readableEnded) stream.destroy();
+  }
 }
 
 /** How a walk of a chain ended. */
@@ -150,39 +179,21 @@ export class AuditVerifyService {
   ): Promise<ChainWalk> {
     const verifier = new ChainVerifier(after);
     let checked = 0;
-    const stream = await this.chain.copyChain(app, after?.seq);
-    const decoder = new StringDecoder('utf8');
-    let rest = '';
-    try {
-      outer: for await (const chunk of stream as AsyncIterable<Buffer>) {
-        const data = rest + decoder.write(chunk);
-        let start = 0;
-        for (let nl = data.indexOf('\n'); nl >= 0; nl = data.indexOf('\n', start)) {
-          const record = parseChainLine(app, data.slice(start, nl));
-          if (!verifier.add(record)) break outer;
-          for (const c of checkpoints.get(record.seq) ?? []) {
-            checked++;
-            if (!c.signatureValid) {
-              verifier.reject(
-                record.id,
-                `checkpoint ${c.id} (${c.signedAt}) has an invalid signature`,
-              );
-            } else if (c.hash !== record.hash || c.recordId !== record.id) {
-              verifier.reject(
-                record.id,
-                `the chain differs from checkpoint ${c.id} (${c.signedAt}) at its position ${c.seq}: history before it was rewritten`,
-              );
-            }
-          }
-          if (verifier.failed) break outer;
-          start = nl + 1;
+    await readChain(app, await this.chain.copyChain(app, after?.seq), (record) => {
+      if (!verifier.add(record)) return false;
+      for (const c of checkpoints.get(record.seq) ?? []) {
+        checked++;
+        if (!c.signatureValid) {
+          verifier.reject(record.id, `checkpoint ${c.id} (${c.signedAt}) has an invalid signature`);
+        } else if (c.hash !== record.hash || c.recordId !== record.id) {
+          verifier.reject(
+            record.id,
+            `the chain differs from checkpoint ${c.id} (${c.signedAt}) at its position ${c.seq}: history before it was rewritten`,
+          );
         }
-        rest = data.slice(start);
       }
-    } finally {
-      // Stopped early (a bad record): the COPY is cut, its connection closed.
-      if (!stream.readableEnded) stream.destroy();
-    }
+      return !verifier.failed;
+    });
     if (!verifier.failed) {
       const end = verifier.head.seq;
       for (const [seq, list] of checkpoints) {

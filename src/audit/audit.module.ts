@@ -15,6 +15,12 @@ import { AuditVerifyService } from './audit-verify.service.js';
     AuditSigningService,
     AuditCheckpointService,
   ],
-  exports: [AuditRepository, AuditChainRepository, AuditVerifyService, AuditSigningService],
+  exports: [
+    AuditRepository,
+    AuditChainRepository,
+    AuditVerifyService,
+    AuditSigningService,
+    AuditCheckpointService,
+  ],
 })
 export class AuditModule {}

@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from
 import {
   ApiBadRequestResponse,
   ApiBody,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -26,12 +27,17 @@ import {
   IdentityStateResponseDto,
 } from './dto/native-consents.dto.js';
 import { IdentityParams } from './dto/sinch-consents.dto.js';
+import { EvidenceBundleDto } from './dto/evidence.dto.js';
+import { EvidenceService } from './evidence.service.js';
 
 /** The native API for internal services: check before sending, opt out and in, read state. */
 @ApiTags('Consents')
 @Controller('v1/projects/:project_id/apps/:app_id')
 export class ConsentController {
-  constructor(private readonly consents: ConsentService) {}
+  constructor(
+    private readonly consents: ConsentService,
+    private readonly evidenceBundles: EvidenceService,
+  ) {}
 
   @Post('consents::check')
   @HttpCode(200)
@@ -100,6 +106,28 @@ export class ConsentController {
     @CurrentPrincipal() by: Principal,
   ): Promise<ConsentChangeResponseDto> {
     return this.change(p, dto, by, ChangeAction.OPT_IN);
+  }
+
+  @Get('identities/:identity(^[^/:]+)::evidence')
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: 'An evidence bundle about an identity, checkable offline',
+    description:
+      "One JSON document: the identity's current lists, every audit record about it with its clear values, the hash-chain segment from its first record to the earliest signed checkpoint that covers its last one (a checkpoint of the head is signed first when none does yet), that checkpoint with its signature, and the public key. `npm run verify-evidence -- bundle.json` checks it with no database and prints what it proves (see the README's Proof section). 404 when no audit record is about the identity.",
+  })
+  @ApiOkResponse({ type: EvidenceBundleDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiNotFoundResponse({
+    type: ErrorResponseDto,
+    description: 'No audit record about the identity',
+  })
+  async evidence(@Param() p: IdentityParams): Promise<EvidenceBundleDto> {
+    const identity = this.consents.normalize(p.identity, 'identity');
+    const bundle = await this.evidenceBundles.bundle(
+      { projectId: p.project_id, appId: p.app_id },
+      identity,
+    );
+    return bundle as EvidenceBundleDto;
   }
 
   @Get('identities/:identity/audit-records')

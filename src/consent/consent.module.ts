@@ -7,6 +7,7 @@ import { ConsentEventsModule } from './consent-events.js';
 import { ConsentRepository } from './consent.repository.js';
 import { ConsentService } from './consent.service.js';
 import { ConsentController } from './consent.controller.js';
+import { EvidenceService } from './evidence.service.js';
 import { PrimaryModeStrategy, SecondaryModeStrategy } from './domain/mode-strategy.js';
 import { ModeStrategies } from './mode-strategies.js';
 import { SinchConsentsController } from './sinch-consents.controller.js';
@@ -21,6 +22,7 @@ import { SinchConsentsController } from './sinch-consents.controller.js';
     SecondaryModeStrategy,
     ModeStrategies,
     CheckFastPath,
+    EvidenceService,
   ],
   exports: [ConsentService, ConsentEventsModule],
 })

@@ -128,6 +128,7 @@ export class IdentityKeyer {
 export interface StoredChainRecord {
   seq: bigint;
   id: string;
+  fields: ChainedFields;
   encoding: string;
   /**
    * Whether the clear identity matches its keyed hash (identity_key): null when no clear

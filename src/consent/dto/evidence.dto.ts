@@ -1,0 +1,69 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { ChainLink, EvidenceBundle, EvidenceRecord } from '../../audit/domain/evidence.js';
+import { IdentityStateResponseDto } from './native-consents.dto.js';
+
+/** GET .../identities/{identity}:evidence (the shape of domain/evidence.ts EvidenceBundle). */
+export class EvidenceBundleDto implements EvidenceBundle {
+  @ApiProperty({ example: 'consent-gate-evidence-v1' })
+  format: string;
+
+  @ApiProperty({ example: '2026-12-02T07:30:00.000Z' })
+  generated_at: string;
+
+  @ApiProperty({ example: 'my-project' })
+  project_id: string;
+
+  @ApiProperty({ example: '01EB37HMH1M6SV18ABNS3G135H' })
+  app_id: string;
+
+  @ApiProperty({ description: 'Normalised identity', example: '46732001122' })
+  identity: string;
+
+  @ApiProperty({
+    description:
+      "The service's keyed hash of the identity (HMAC-SHA256, hex): what the chain covers",
+    example: 'a3f1...',
+  })
+  identity_key: string;
+
+  @ApiProperty({
+    type: IdentityStateResponseDto,
+    description: 'The current lists, as GET .../identities/{identity}',
+  })
+  state: IdentityStateResponseDto;
+
+  @ApiProperty({
+    description:
+      'Every audit record about the identity, in chain order, with its clear values (evidence_text: the evidence as stored, the text its digest covers) and chain_seq',
+    type: 'array',
+    items: { type: 'object' },
+  })
+  records: EvidenceRecord[];
+
+  @ApiProperty({
+    description:
+      "The chain segment from the identity's first record to the checkpoint's head: prev_hash (the hash before it) and links, each the record's chained fields (see the README's Proof section: identities as keyed hashes, free texts as digests) and hash",
+    type: 'object',
+    properties: {
+      prev_hash: { type: 'string' },
+      links: { type: 'array', items: { type: 'object' } },
+    },
+  })
+  chain: { prev_hash: string; links: ChainLink[] };
+
+  @ApiProperty({
+    description:
+      "The earliest signed checkpoint that covers the identity's last record (AuditCheckpointDto without signed_text)",
+    type: 'object',
+    additionalProperties: true,
+  })
+  checkpoint: EvidenceBundle['checkpoint'];
+
+  @ApiProperty({
+    description:
+      "The service's current signing key (pin it; the checkpoint carries the key that signed it)",
+    type: 'object',
+    properties: { key_id: { type: 'string' }, public_key: { type: 'string' } },
+  })
+  signing_key: { key_id: string; public_key: string };
+}
