@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -76,6 +77,16 @@ export class AppConfig {
   @IsString()
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
   ADMIN_API_KEY?: string;
+
+  /**
+   * Where the bootstrap admin key's secret is written (mode 0600) when the service first boots
+   * with no ADMIN_API_KEY and no admin key in the database. Unset: `<DATA_DIR>/bootstrap-admin-key`
+   * (also on PostgreSQL); with `DATA_DIR=memory://` no file and no bootstrap key.
+   */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  BOOTSTRAP_KEY_FILE?: string;
 
   /** HMAC key for OAuth2 access tokens (JWT HS256). Unset: generated once and kept in the database. */
   @IsOptional()
@@ -342,6 +353,7 @@ const INTEGER_KEYS = new Set([
 const OPTIONAL_KEYS = [
   'DATABASE_URL',
   'ADMIN_API_KEY',
+  'BOOTSTRAP_KEY_FILE',
   'TOKEN_SIGNING_SECRET',
   'SINCH_PROJECT_ID',
   'SINCH_KEY_ID',
@@ -356,6 +368,16 @@ export function configKeys(): string[] {
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * Loads `.env` (see .env.example) from the working directory into process.env, when there is one:
+ * a variable already set in the environment keeps its value. For the service and its CLIs.
+ */
+export function loadDotEnv(path = '.env'): boolean {
+  if (!existsSync(path)) return false;
+  process.loadEnvFile(path);
+  return true;
+}
 
 function coerce(key: string, value: string): unknown {
   if (BOOLEAN_KEYS.has(key)) {
