@@ -120,7 +120,7 @@ describe(`first run: the bootstrap admin key (${onPostgres ? 'PostgreSQL' : 'emb
     const file = join(dataDir, 'bootstrap-admin-key');
 
     // 1. The built service, as `npm start` runs it, with nothing configured but the database.
-    let service: ServiceProcess | undefined = await spawnService({
+    const service: ServiceProcess = await spawnService({
       ADMIN_API_KEY: undefined,
       DATABASE_URL: undefined,
       LOG_LEVEL: 'log',
@@ -162,7 +162,6 @@ describe(`first run: the bootstrap admin key (${onPostgres ? 'PostgreSQL' : 'emb
       expect(service.output()).not.toContain(secret);
     } finally {
       await service.stop();
-      service = undefined;
     }
 
     // 2. Second boot: the same key, reported; nothing new.

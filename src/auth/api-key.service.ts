@@ -81,7 +81,7 @@ export class ApiKeyService {
     return this.toDto(updated);
   }
 
-  /** Resolves a raw key secret (or the bootstrap admin key) to a principal, or null. */
+  /** Resolves a raw key secret (or ADMIN_API_KEY) to a principal, or null. */
   async verifySecret(secret: string): Promise<Principal | null> {
     const hash = sha256(secret);
     if (this.adminHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) {

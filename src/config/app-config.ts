@@ -72,7 +72,10 @@ export class AppConfig {
   @IsBoolean()
   MIGRATIONS_RUN = true;
 
-  /** Bootstrap admin bearer token (scope admin). Unset: only minted keys work. */
+  /**
+   * An admin bearer token (scope admin, 16+ characters). Unset: the first boot with no admin key in
+   * the database creates the bootstrap admin key (see BOOTSTRAP_KEY_FILE).
+   */
   @IsOptional()
   @IsString()
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
