@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -376,9 +377,11 @@ export class ConfigError extends Error {}
  * Loads `.env` (see .env.example) from the working directory into process.env, when there is one:
  * a variable already set in the environment keeps its value. For the service and its CLIs.
  */
-export function loadDotEnv(path = '.env'): boolean {
+export function loadDotEnv(path = '.env', env: NodeJS.ProcessEnv = process.env): boolean {
   if (!existsSync(path)) return false;
-  process.loadEnvFile(path);
+  for (const [key, value] of Object.entries(parseEnv(readFileSync(path, 'utf8')))) {
+    if (env[key] === undefined && value !== undefined) env[key] = value;
+  }
   return true;
 }
 

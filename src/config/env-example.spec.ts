@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { AppConfig, configKeys, loadConfig } from './app-config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppConfig, configKeys, loadConfig, loadDotEnv } from './app-config.js';
 
 // .env.example lists every variable the service reads, each once, with its default: checked
 // against the validated configuration so that the two cannot drift apart.
@@ -37,5 +39,20 @@ describe('.env.example', () => {
     const env: Record<string, string> = {};
     for (const { key, value } of assignments) env[key] = value;
     expect({ ...loadConfig(env) }).toEqual({ ...loadConfig({}) });
+  });
+});
+
+describe('loadDotEnv', () => {
+  it('reads a .env into the environment when there is one; the environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consent-gate-dotenv-'));
+    try {
+      expect(loadDotEnv(join(dir, '.env'), {})).toBe(false);
+      writeFileSync(join(dir, '.env'), 'CG_DOTENV_TEST_A=from-file\nCG_DOTENV_TEST_B=from-file\n');
+      const env: NodeJS.ProcessEnv = { CG_DOTENV_TEST_B: 'from-env' };
+      expect(loadDotEnv(join(dir, '.env'), env)).toBe(true);
+      expect(env).toEqual({ CG_DOTENV_TEST_A: 'from-file', CG_DOTENV_TEST_B: 'from-env' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
