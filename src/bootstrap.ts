@@ -11,6 +11,9 @@ import { ApiError, toErrorBody } from './common/api-error.js';
 import { HotPaths } from './common/hot-paths.js';
 import { parseJsonBody } from './common/json-body.js';
 import { IMPORT_MEDIA_TYPES } from './imports/imports.controller.js';
+import { BootstrapAdminKey } from './auth/bootstrap-admin-key.js';
+import { bootSummary } from './boot-summary.js';
+import { QuietBootLogger } from './logging/quiet-boot-logger.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -92,24 +95,31 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       done(null, undefined),
     );
   // Every `new Logger(...)` of @nestjs/common now writes through pino (nestjs-pino).
-  app.useLogger(config.LOG_LEVEL === 'silent' ? false : app.get(PinoNestLogger));
+  // Nest's per-module and per-route boot lines go to debug (QuietBootLogger).
+  app.useLogger(
+    config.LOG_LEVEL === 'silent' ? false : new QuietBootLogger(app.get(PinoNestLogger)),
+  );
   app.enableShutdownHooks();
   if (config.SWAGGER_ENABLED) {
     SwaggerModule.setup('docs', app, () => buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
   }
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
+  // First run: with no admin access configured, one bootstrap admin key (see BootstrapAdminKey).
+  await app.get(BootstrapAdminKey).ensure();
   return app;
 }
 
 export async function startServer(config: AppConfig): Promise<NestFastifyApplication> {
   const app = await createApp(config);
   await app.listen({ port: config.PORT, host: config.HOST });
-  new Logger('Bootstrap').log(
-    `Consent Gate listening on http://${config.HOST}:${config.PORT} (Swagger UI at /docs, ${config.DATABASE_URL ? 'PostgreSQL' : 'embedded PostgreSQL'})`,
-  );
-  if (!config.ADMIN_API_KEY) {
-    new Logger('Bootstrap').warn('ADMIN_API_KEY is not set: no admin key exists to mint API keys.');
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const logger = new Logger('Bootstrap');
+  const admin = app.get(BootstrapAdminKey).status!;
+  for (const line of bootSummary(config, port, admin)) {
+    if (line.level === 'warn') logger.warn(line.message);
+    else logger.log(line.message);
   }
   return app;
 }

@@ -1,11 +1,12 @@
 import { pino } from 'pino';
-import { AppConfig, ConfigError, loadConfig } from './config/app-config.js';
+import { AppConfig, ConfigError, loadConfig, loadDotEnv } from './config/app-config.js';
 import { startServer } from './bootstrap.js';
 import { DataDirLockedError } from './database/data-dir-lock.js';
 import { pinoOptions } from './logging/logging.js';
 
 let config: AppConfig | undefined;
 try {
+  loadDotEnv();
   config = loadConfig();
   await startServer(config);
 } catch (e) {

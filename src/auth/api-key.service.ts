@@ -17,6 +17,29 @@ import { Principal } from './principal.js';
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
 /**
+ * A new key row and its secret (not yet saved). The secret embeds the id so that it stands alone
+ * as a bearer token; 32 random bytes. Only its SHA-256 is kept in the row.
+ */
+export function mintApiKey(
+  repo: Repository<ApiKeyEntity>,
+  name: string,
+  scopes: readonly Scope[],
+  createdBy: string,
+): { entity: ApiKeyEntity; secret: string } {
+  const id = newUlid();
+  const secret = `cg_${id}_${randomBytes(32).toString('base64url')}`;
+  const entity = repo.create({
+    id,
+    name,
+    scopes: [...scopes].sort(),
+    secret_hash: sha256(secret),
+    created_by: createdBy,
+    revoked_at: null,
+  });
+  return { entity, secret };
+}
+
+/**
  * Scoped API keys: minted by admins, secret shown once, stored as SHA-256. Lookups here are not
  * cached: BearerAuthenticator caches what it verified in the AppConfigCache, and a revocation
  * drops that on every instance.
@@ -34,17 +57,7 @@ export class ApiKeyService {
   }
 
   async create(dto: CreateApiKeyRequestDto, by: Principal): Promise<CreateApiKeyResponseDto> {
-    const id = newUlid();
-    // The secret embeds the id so that it stands alone as a bearer token; 32 random bytes.
-    const secret = `cg_${id}_${randomBytes(32).toString('base64url')}`;
-    const entity = this.repo.create({
-      id,
-      name: dto.name,
-      scopes: [...dto.scopes].sort(),
-      secret_hash: sha256(secret),
-      created_by: by.keyId,
-      revoked_at: null,
-    });
+    const { entity, secret } = mintApiKey(this.repo, dto.name, dto.scopes, by.keyId);
     const saved = await this.repo.save(entity);
     return { ...this.toDto(saved), key_secret: secret };
   }
@@ -68,7 +81,7 @@ export class ApiKeyService {
     return this.toDto(updated);
   }
 
-  /** Resolves a raw key secret (or the bootstrap admin key) to a principal, or null. */
+  /** Resolves a raw key secret (or ADMIN_API_KEY) to a principal, or null. */
   async verifySecret(secret: string): Promise<Principal | null> {
     const hash = sha256(secret);
     if (this.adminHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) {

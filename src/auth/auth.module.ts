@@ -6,6 +6,7 @@ import { ApiKeyService } from './api-key.service.js';
 import { ApiKeyController } from './api-key.controller.js';
 import { AuthGuard } from './auth.guard.js';
 import { BearerAuthenticator } from './bearer-authenticator.js';
+import { BootstrapAdminKey } from './bootstrap-admin-key.js';
 import { OAuthController } from './oauth.controller.js';
 import { TokenService } from './token.service.js';
 
@@ -16,8 +17,9 @@ import { TokenService } from './token.service.js';
     ApiKeyService,
     TokenService,
     BearerAuthenticator,
+    BootstrapAdminKey,
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
-  exports: [ApiKeyService, BearerAuthenticator],
+  exports: [ApiKeyService, BearerAuthenticator, BootstrapAdminKey],
 })
 export class AuthModule {}

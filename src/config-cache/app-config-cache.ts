@@ -86,7 +86,8 @@ export class AppConfigCache
   async onApplicationBootstrap(): Promise<void> {
     const rows: { version: string }[] = await this.dataSource.query('SELECT version() AS version');
     if (/PGlite/i.test(rows[0]?.version ?? '')) {
-      this.logger.log(
+      // At debug: expected of the embedded database, which has one instance.
+      this.logger.debug(
         'PGlite: no LISTEN/NOTIFY between connections; configuration changes are seen at once ' +
           'on this instance, on any other within SETTINGS_CACHE_TTL_MS / AUTH_CACHE_TTL_MS',
       );

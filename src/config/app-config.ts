@@ -1,4 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
@@ -72,11 +74,24 @@ export class AppConfig {
   @IsBoolean()
   MIGRATIONS_RUN = true;
 
-  /** Bootstrap admin bearer token (scope admin). Unset: only minted keys work. */
+  /**
+   * An admin bearer token (scope admin, 16+ characters). Unset: the first boot with no admin key in
+   * the database creates the bootstrap admin key (see BOOTSTRAP_KEY_FILE).
+   */
   @IsOptional()
   @IsString()
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
   ADMIN_API_KEY?: string;
+
+  /**
+   * Where the bootstrap admin key's secret is written (mode 0600) when the service first boots
+   * with no ADMIN_API_KEY and no admin key in the database. Unset: `<DATA_DIR>/bootstrap-admin-key`
+   * (also on PostgreSQL); with `DATA_DIR=memory://` no file and no bootstrap key.
+   */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  BOOTSTRAP_KEY_FILE?: string;
 
   /** HMAC key for OAuth2 access tokens (JWT HS256). Unset: generated once and kept in the database. */
   @IsOptional()
@@ -361,6 +376,7 @@ const INTEGER_KEYS = new Set([
 const OPTIONAL_KEYS = [
   'DATABASE_URL',
   'ADMIN_API_KEY',
+  'BOOTSTRAP_KEY_FILE',
   'TOKEN_SIGNING_SECRET',
   'AUDIT_SIGNING_KEY',
   'SINCH_PROJECT_ID',
@@ -376,6 +392,18 @@ export function configKeys(): string[] {
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * Loads `.env` (see .env.example) from the working directory into process.env, when there is one:
+ * a variable already set in the environment keeps its value. For the service and its CLIs.
+ */
+export function loadDotEnv(path = '.env', env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!existsSync(path)) return false;
+  for (const [key, value] of Object.entries(parseEnv(readFileSync(path, 'utf8')))) {
+    if (env[key] === undefined && value !== undefined) env[key] = value;
+  }
+  return true;
+}
 
 function coerce(key: string, value: string): unknown {
   if (BOOLEAN_KEYS.has(key)) {

@@ -54,7 +54,8 @@ export class EmbeddedPostgres implements OnApplicationShutdown {
     installProtocolSafeQueue(this.server);
     await this.server.start();
     this.url = `postgres://postgres@${this.server.getServerConn()}/postgres`;
-    this.logger.log(
+    // At debug: the boot summary names the database.
+    this.logger.debug(
       `embedded PostgreSQL (PGlite) ready in ${Date.now() - started} ms, data in ${dir ?? 'memory'}`,
     );
     return this.url;

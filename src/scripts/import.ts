@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import cliProgress from 'cli-progress';
 import { AppModule } from '../app.module.js';
 import { ApiError } from '../common/api-error.js';
-import { ConfigError, loadConfig } from '../config/app-config.js';
+import { ConfigError, loadConfig, loadDotEnv } from '../config/app-config.js';
 import { DataDirLockedError } from '../database/data-dir-lock.js';
 import { RESOURCE_ID_PATTERN } from '../common/ids.js';
 import { ImportFormat, ImportStatus } from '../imports/import.entity.js';
@@ -14,7 +14,8 @@ import { DataSource } from 'typeorm';
 
 /**
  * `npm run import -- --app PROJECT/APP file.csv [--dry-run] [--format csv|ndjson]`: imports a
- * file into an app against the database of the environment (the service's own configuration),
+ * file into an app against the database of the environment (the service's own configuration,
+ * `.env` included),
  * through the same ImportsService as POST .../imports, then applies it in this process (the
  * IMPORT job, as a worker would) with a progress bar on a TTY. Exit 0 when it SUCCEEDED, 1
  * otherwise, 2 on a usage error. With the embedded database the service must not be running (one
@@ -68,6 +69,7 @@ try {
 
 let config;
 try {
+  loadDotEnv();
   // The job runs here, on demand: no background workers in this process.
   config = loadConfig({ ...process.env, OUTBOX_WORKER_ENABLED: 'false' });
 } catch (e) {

@@ -12,7 +12,8 @@ export const SINCH_CLIENT = Symbol('SINCH_CLIENT');
 export function createSinchClient(config: AppConfig, logger?: Logger): SinchClient | null {
   const options = sinchOptionsFromConfig(config);
   if (!options) {
-    logger?.warn(
+    // At debug: the boot summary says it (a warning) once.
+    logger?.debug(
       'SINCH_PROJECT_ID, SINCH_KEY_ID and SINCH_KEY_SECRET are not all set: confirmation replies wait as failed attempts until REPLY_GIVE_UP_AFTER_S, and the send gate answers 503 to sends it would forward.',
     );
     return null;
