@@ -341,6 +341,30 @@ describe('audit hash chain', () => {
     });
   });
 
+  it('names a record written outside the chain (no position), instead of failing', async () => {
+    const { app, ids } = await appWithRecords(2);
+    await ds.query(`ALTER TABLE consent_audit ALTER COLUMN chain_seq DROP NOT NULL`);
+    try {
+      await tamper([
+        `INSERT INTO consent_audit (kind, project_id, app_id, identity, identity_key, list_type,
+           origin, operation, outcome, actor, event_time, prev_hash, hash)
+         SELECT kind, project_id, app_id, identity, identity_key, list_type, origin, operation,
+                outcome, actor, event_time, prev_hash, hash FROM consent_audit WHERE id = $1`,
+        [ids[2]],
+      ]);
+      const v = await verify(app);
+      expect(v).toMatchObject({ verified: false, records: 3 });
+      expect(v.reason).toContain('no chain position');
+      expect(ids).not.toContain(v.first_bad_record_id);
+    } finally {
+      await tamper([
+        `DELETE FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND chain_seq IS NULL`,
+        [app.projectId, app.appId],
+      ]);
+      await ds.query(`ALTER TABLE consent_audit ALTER COLUMN chain_seq SET NOT NULL`);
+    }
+  });
+
   it('concurrent writers of one app make one chain: no fork, no gap', async () => {
     const app = newApp();
     const writers = Array.from({ length: 24 }, (_, i) =>

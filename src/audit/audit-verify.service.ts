@@ -50,13 +50,14 @@ export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
     source: p[16]!,
   };
   return {
-    seq: BigInt(p[0]!),
+    // No position: written with the chain's trigger disabled (the column is NOT NULL otherwise).
+    seq: p[0] === null ? 0n : BigInt(p[0]!),
     id: p[1]!,
     fields,
     encoding: canonicalEncoding(fields),
     identityMatches: p[17] === null ? null : p[17] === 't',
-    prevHash: p[18]!,
-    hash: p[19]!,
+    prevHash: p[18] ?? '',
+    hash: p[19] ?? '',
   };
 }
 

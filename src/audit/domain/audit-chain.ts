@@ -188,6 +188,7 @@ export class ChainVerifier {
       this.problem = { recordId: r.id, reason };
       return false;
     };
+    if (r.seq < 1n) return fail('the record has no chain position (written outside the chain)');
     if (r.seq !== this.expectedSeq) {
       return fail(
         r.seq > this.expectedSeq
