@@ -544,6 +544,12 @@ describe('signed audit checkpoints', () => {
       first.body.checkpoint_id,
     ]);
     expect(page2.body.next_page_token).toBe('');
+    for (const bad of ['page_size=0', 'page_size=101', 'page_size=x', 'page_token=%21%21']) {
+      const res = await api.get(`${app.base}/audit-checkpoints?${bad}`);
+      expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
+    }
+    const badApp = await api.post(`/v1/projects/p/apps/bad%20app/audit:checkpoint`);
+    expect(badApp.status).toBe(400);
     const empty = await api.post(`${newApp().base}/audit:checkpoint`);
     expect(empty.status).toBe(409);
     expect(empty.body.error.message).toContain('no audit records');

@@ -10,28 +10,14 @@ import { describeError } from '../jobs/polling-loop.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
-import type { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
+import { type AuditCheckpointEntity, checkpointFieldsOf } from './audit-checkpoint.entity.js';
 import { AuditSigningService } from './audit-signing.service.js';
 import { AuditVerifyService } from './audit-verify.service.js';
-import { type CheckpointFields, checkpointText } from './domain/checkpoint.js';
+import { checkpointText } from './domain/checkpoint.js';
 import type { AuditCheckpointDto } from './dto/audit-chain.dto.js';
 
-function fieldsOf(
-  c: Omit<AuditCheckpointEntity, 'id' | 'signature' | 'public_key'>,
-): CheckpointFields {
-  return {
-    project_id: c.project_id,
-    app_id: c.app_id,
-    chain_seq: c.chain_seq,
-    record_id: c.record_id,
-    head_hash: c.head_hash.toString('hex'),
-    signed_at: c.signed_at.toISOString(),
-    key_id: c.key_id,
-  };
-}
-
 export function toCheckpointDto(c: AuditCheckpointEntity): AuditCheckpointDto {
-  const fields = fieldsOf(c);
+  const fields = checkpointFieldsOf(c);
   return {
     checkpoint_id: c.id,
     ...fields,
@@ -152,7 +138,7 @@ export class AuditCheckpointService implements OnApplicationBootstrap, BeforeApp
     const saved = await this.chain.saveCheckpoint({
       ...unsigned,
       public_key: this.signing.rawPublicKey(),
-      signature: this.signing.sign(checkpointText(fieldsOf(unsigned))),
+      signature: this.signing.sign(checkpointText(checkpointFieldsOf(unsigned))),
     });
     this.logger.log(
       `checkpoint ${saved.id} app=${app.appId} position=${saved.chain_seq} key=${key.key_id}`,

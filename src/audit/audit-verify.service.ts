@@ -11,6 +11,7 @@ import {
 } from './domain/audit-chain.js';
 import type { AuditVerifyResponseDto } from './dto/audit-chain.dto.js';
 import { checkpointSignatureValid } from './domain/checkpoint.js';
+import { checkpointFieldsOf } from './audit-checkpoint.entity.js';
 
 const UNESCAPED: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
@@ -151,19 +152,7 @@ export class AuditVerifyService {
         seq,
         hash: c.head_hash.toString('hex'),
         signedAt: c.signed_at.toISOString(),
-        signatureValid: checkpointSignatureValid(
-          {
-            project_id: c.project_id,
-            app_id: c.app_id,
-            chain_seq: c.chain_seq,
-            record_id: c.record_id,
-            head_hash: c.head_hash.toString('hex'),
-            signed_at: c.signed_at.toISOString(),
-            key_id: c.key_id,
-          },
-          c.signature,
-          c.public_key,
-        ),
+        signatureValid: checkpointSignatureValid(checkpointFieldsOf(c), c.signature, c.public_key),
       };
       byPosition.set(seq, [...(byPosition.get(seq) ?? []), known]);
     }

@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiOkResponse,
@@ -10,13 +11,13 @@ import { Scope } from '../auth/api-key.entity.js';
 import { Public, RequireScope } from '../auth/auth.decorators.js';
 import { ErrorResponseDto } from '../common/error-response.dto.js';
 import { AppParams } from '../common/params.dto.js';
+import { PageQueryDto } from '../common/page-query.dto.js';
 import { AuditCheckpointService } from './audit-checkpoint.service.js';
 import { AuditSigningService } from './audit-signing.service.js';
 import { AuditVerifyService } from './audit-verify.service.js';
 import {
   AuditCheckpointDto,
   AuditCheckpointPageDto,
-  AuditCheckpointPageQueryDto,
   AuditVerifyResponseDto,
   SigningKeyDto,
 } from './dto/audit-chain.dto.js';
@@ -64,10 +65,8 @@ export class AuditController {
   @RequireScope(Scope.READ)
   @ApiOperation({ summary: "The app's signed checkpoints, newest first, paged" })
   @ApiOkResponse({ type: AuditCheckpointPageDto })
-  list(
-    @Param() p: AppParams,
-    @Query() q: AuditCheckpointPageQueryDto,
-  ): Promise<AuditCheckpointPageDto> {
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'A bad page_size or page_token' })
+  list(@Param() p: AppParams, @Query() q: PageQueryDto): Promise<AuditCheckpointPageDto> {
     return this.checkpoints.page(
       { projectId: p.project_id, appId: p.app_id },
       q.page_size ?? 50,

@@ -1,6 +1,4 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 
 export class AuditVerifyResponseDto {
   @ApiProperty({
@@ -113,21 +111,6 @@ export class AuditCheckpointPageDto {
 
   @ApiProperty({ description: 'Empty on the last page', example: '' })
   next_page_token: string;
-}
-
-export class AuditCheckpointPageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  page_size?: number;
-
-  @ApiPropertyOptional({ description: 'next_page_token of the previous page' })
-  @IsOptional()
-  @IsString()
-  page_token?: string;
 }
 
 export class SigningKeyDto {
