@@ -16,6 +16,15 @@ import { AuditVerifyService } from './audit-verify.service.js';
 import { checkpointText } from './domain/checkpoint.js';
 import type { AuditCheckpointDto } from './dto/audit-chain.dto.js';
 
+/** 409: an app without audit records has no chain head to sign. */
+export function noRecordsToCheckpoint(): ApiError {
+  return new ApiError(
+    409,
+    'FAILED_PRECONDITION',
+    'The app has no audit records yet; there is nothing to checkpoint.',
+  );
+}
+
 export function toCheckpointDto(c: AuditCheckpointEntity): AuditCheckpointDto {
   const fields = checkpointFieldsOf(c);
   return {
@@ -119,11 +128,7 @@ export class AuditCheckpointService implements OnApplicationBootstrap, BeforeApp
       );
     }
     if (walk.head.recordId === null) {
-      throw new ApiError(
-        409,
-        'FAILED_PRECONDITION',
-        'The app has no audit records yet; there is nothing to checkpoint.',
-      );
+      throw noRecordsToCheckpoint();
     }
     const key = this.signing.key();
     const unsigned = {

@@ -1,7 +1,8 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import { Scope } from './api-key.entity.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
+import { missingBearer, missingScope } from './auth-errors.js';
 
 export const SCOPE_KEY = 'consent-gate:scope';
 export const PUBLIC_KEY = 'consent-gate:public';
@@ -11,11 +12,8 @@ export function RequireScope(scope: Scope): MethodDecorator & ClassDecorator {
   return applyDecorators(
     SetMetadata(SCOPE_KEY, scope),
     ApiBearerAuth('bearer'),
-    ApiUnauthorizedResponse({ description: 'No or invalid bearer token', type: ErrorResponseDto }),
-    ApiForbiddenResponse({
-      description: `The key lacks the "${scope}" scope`,
-      type: ErrorResponseDto,
-    }),
+    ApiErrorResponse(401, 'No or invalid bearer token', missingBearer()),
+    ApiErrorResponse(403, `The key lacks the "${scope}" scope`, missingScope(scope)),
   );
 }
 

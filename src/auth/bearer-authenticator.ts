@@ -3,6 +3,7 @@ import { ApiError } from '../common/api-error.js';
 import { AppConfigCache, ConfigNamespace } from '../config-cache/app-config-cache.js';
 import { Scope } from './api-key.entity.js';
 import { ApiKeyService } from './api-key.service.js';
+import { missingBearer, missingScope } from './auth-errors.js';
 import { hasScope, Principal } from './principal.js';
 import { TokenService } from './token.service.js';
 
@@ -42,12 +43,11 @@ export class BearerAuthenticator {
 
   async authenticate(header: string | undefined, required: Scope): Promise<Principal> {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match)
-      throw ApiError.unauthenticated('Missing bearer token (Authorization: Bearer <token>).');
+    if (!match) throw missingBearer();
     const principal = await this.resolve(match[1]!);
     if (!principal) throw ApiError.unauthenticated();
     if (!hasScope(principal, required)) {
-      throw ApiError.permissionDenied(`This endpoint needs the "${required}" scope.`);
+      throw missingScope(required);
     }
     return principal;
   }

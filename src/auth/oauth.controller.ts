@@ -1,16 +1,14 @@
 import { Body, Controller, Header, Headers, HttpCode, Post } from '@nestjs/common';
 import {
   ApiBasicAuth,
-  ApiBadRequestResponse,
   ApiBody,
   ApiConsumes,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { ApiError } from '../common/api-error.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import { ApiKeyService } from './api-key.service.js';
 import { Public } from './auth.decorators.js';
 import { TokenRequestDto, TokenResponseDto } from './dto/api-key.dto.js';
@@ -37,9 +35,20 @@ export class OAuthController {
     description:
       'grant_type=client_credentials; the token is a JWT with exp, valid for TOKEN_TTL_SECONDS.',
   })
-  @ApiOkResponse({ type: TokenResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiUnauthorizedResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({
+    type: TokenResponseDto,
+    description: 'An access token (a JWT) for Authorization: Bearer',
+  })
+  @ApiErrorResponse(
+    400,
+    'grant_type is not client_credentials',
+    ApiError.field('grant_type', 'must be client_credentials'),
+  )
+  @ApiErrorResponse(
+    401,
+    'No, malformed or wrong HTTP Basic credentials',
+    ApiError.unauthenticated('Invalid key_id or key_secret.', 'Basic'),
+  )
   async issueToken(
     @Headers('authorization') authorization: string | undefined,
     @Body() body: unknown,

@@ -1,18 +1,17 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
   ApiCreatedResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiError } from '../common/api-error.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import { AppParams } from '../common/params.dto.js';
-import { CallbacksService, MAX_CALLBACKS_PER_APP } from './callbacks.service.js';
+import { CallbacksService, MAX_CALLBACKS_PER_APP, noSuchCallback } from './callbacks.service.js';
 import {
   CallbackDeliveryPageResponseDto,
   CallbackDto,
@@ -25,10 +24,12 @@ import {
   UpdateCallbackRequestDto,
 } from './dto/callbacks.dto.js';
 
-const NOT_FOUND = {
-  description: 'The app has no such callback subscription',
-  type: ErrorResponseDto,
-};
+const NOT_FOUND = (): MethodDecorator =>
+  ApiErrorResponse(
+    404,
+    'The app has no such callback subscription',
+    noSuchCallback('01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A'),
+  );
 
 /**
  * Callback subscriptions: the company's other systems (CRM, marketing platform) are told of every
@@ -45,8 +46,8 @@ export class CallbacksController {
     summary: 'Subscribe a URL to callbacks',
     description: `Each event with one of the triggers is POSTed to target_url in Sinch's callback envelope (opt_in_notification, opt_out_notification, or consent_gate_send_notification), signed with the secret in Sinch's scheme (x-sinch-webhook-signature, -nonce, -timestamp, -algorithm), so the official Sinch SDK's validateWebhookSignature verifies it. Delivery is at least once, retried on network errors, timeouts, 429 and 5xx (5 s doubling up to CALLBACK_RETRY_MAX_MS, or after the target's Retry-After on a 429 or 503 when that is longer and within CALLBACK_RETRY_MAX_MS, for CALLBACK_GIVE_UP_AFTER_S); any other 4xx gives up at once. Order: this subscription's callbacks about one identity are delivered one at a time, in the order of the events, each only after the one before it was delivered or given up (a callback being retried holds back the later ones about that identity, for this subscription only; other identities and other subscriptions go on). Every payload also carries event_time and a sequence number (increasing with every event) to order by, since delivery is at least once and a redelivery repeats an old event. At most ${MAX_CALLBACKS_PER_APP} subscriptions per app.`,
   })
-  @ApiCreatedResponse({ type: CallbackDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiCreatedResponse({ type: CallbackDto, description: 'The subscription stored' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   createCallback(
     @Param() p: AppParams,
     @Body() dto: CreateCallbackRequestDto,
@@ -57,8 +58,8 @@ export class CallbacksController {
   @Get()
   @RequireScope(Scope.READ)
   @ApiOperation({ summary: "An app's callback subscriptions (secrets are never returned)" })
-  @ApiOkResponse({ type: CallbackListResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: CallbackListResponseDto, description: "The app's subscriptions" })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listCallbacks(@Param() p: AppParams): Promise<CallbackListResponseDto> {
     return { callbacks: await this.callbacks.list(app(p)) };
   }
@@ -66,9 +67,9 @@ export class CallbacksController {
   @Get(':callback_id')
   @RequireScope(Scope.READ)
   @ApiOperation({ summary: 'One callback subscription' })
-  @ApiOkResponse({ type: CallbackDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiOkResponse({ type: CallbackDto, description: 'The subscription' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @NOT_FOUND()
   getCallback(@Param() p: CallbackIdParams): Promise<CallbackDto> {
     return this.callbacks.get(app(p), p.callback_id);
   }
@@ -80,9 +81,9 @@ export class CallbacksController {
     description:
       'Callbacks already queued are sent to the URL and signed with the secret in force when they are sent; a trigger removed stops new events only.',
   })
-  @ApiOkResponse({ type: CallbackDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiOkResponse({ type: CallbackDto, description: 'The subscription, changed' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @NOT_FOUND()
   updateCallback(
     @Param() p: CallbackIdParams,
     @Body() dto: UpdateCallbackRequestDto,
@@ -97,9 +98,9 @@ export class CallbacksController {
     description:
       'Answers with the deleted subscription. Its delivery log goes with it, and its queued callbacks are not sent.',
   })
-  @ApiOkResponse({ type: CallbackDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiOkResponse({ type: CallbackDto, description: 'The subscription deleted' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @NOT_FOUND()
   deleteCallback(@Param() p: CallbackIdParams): Promise<CallbackDto> {
     return this.callbacks.delete(app(p), p.callback_id);
   }
@@ -109,9 +110,12 @@ export class CallbacksController {
   @ApiOperation({
     summary: "The subscription's delivery log: every attempt, newest first, paged",
   })
-  @ApiOkResponse({ type: CallbackDeliveryPageResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiOkResponse({
+    type: CallbackDeliveryPageResponseDto,
+    description: 'A page of deliveries, newest first',
+  })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @NOT_FOUND()
   async listCallbackDeliveries(
     @Param() p: CallbackIdParams,
     @Query() q: DeliveriesQueryDto,
@@ -131,12 +135,15 @@ export class CallbacksController {
     description:
       "Queues the exact body of the event (same event id, sequence and times; signed afresh) as a new job with its own retries. It takes its place at the end of the identity's queue for this subscription: it is sent after the callbacks about that identity already queued, and later ones wait for it. The event must have at least one recorded attempt for this subscription, else 404.",
   })
-  @ApiAcceptedResponse({ type: RedeliverResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse({
-    description: 'No such subscription, or no recorded delivery of this event to it',
-    type: ErrorResponseDto,
-  })
+  @ApiAcceptedResponse({ type: RedeliverResponseDto, description: 'The redelivery queued' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @ApiErrorResponse(
+    404,
+    'No such subscription, or no recorded delivery of this event to it',
+    ApiError.notFound(
+      'Callback 01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A has no recorded delivery of event 01JDQ10ZB6T8D2V3SA4Q0C7M5N.',
+    ),
+  )
   redeliverCallbackEvent(@Param() p: CallbackEventParams): Promise<RedeliverResponseDto> {
     return this.callbacks.redeliver(app(p), p.callback_id, p.event_id);
   }

@@ -79,7 +79,7 @@ export class CallbacksService {
         triggers: dto.triggers ? sortTriggers(dto.triggers) : undefined,
       });
     });
-    if (!row) throw notFound(id);
+    if (!row) throw noSuchCallback(id);
     this.logger.log(
       `callback subscription updated app=${app.appId} id=${id} fields=${Object.keys(dto).join(',')}`,
     );
@@ -105,7 +105,7 @@ export class CallbacksService {
       }
       return deleted;
     });
-    if (!row) throw notFound(id);
+    if (!row) throw noSuchCallback(id);
     this.logger.log(`callback subscription deleted app=${app.appId} id=${id}`);
     return toDto(row);
   }
@@ -177,12 +177,12 @@ export class CallbacksService {
 
   private async mustFind(app: AppRef, id: string): Promise<SubscriptionRow> {
     const row = await this.repo.find(app, id);
-    if (!row) throw notFound(id);
+    if (!row) throw noSuchCallback(id);
     return row;
   }
 }
 
-function notFound(id: string): ApiError {
+export function noSuchCallback(id: string): ApiError {
   return ApiError.notFound(`This app has no callback subscription ${id}.`);
 }
 

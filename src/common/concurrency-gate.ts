@@ -3,6 +3,17 @@ import { ApiError } from './api-error.js';
 /** Seconds a caller refused by a full gate is asked to wait (Retry-After). */
 const BUSY_RETRY_AFTER_S = 5;
 
+/** The 429 of a full gate: `running` of `what` on this instance, the limit set by `setting`. */
+export function tooBusy(running: number, what: string, setting: string): ApiError {
+  return new ApiError(
+    429,
+    'RESOURCE_EXHAUSTED',
+    `${running} ${what} on this instance (${setting}); retry later.`,
+    [],
+    { 'retry-after': String(BUSY_RETRY_AFTER_S) },
+  );
+}
+
 /**
  * A per-instance limit on long requests that each hold a database connection for their whole
  * duration (an export streaming out, an import streaming in), so that they cannot take the pool
@@ -22,13 +33,7 @@ export class ConcurrencyGate {
   /** Takes a place, or throws the 429. The function returned gives it back (once). */
   enter(): () => void {
     if (this.running >= this.limit()) {
-      throw new ApiError(
-        429,
-        'RESOURCE_EXHAUSTED',
-        `${this.running} ${this.what} on this instance (${this.setting}); retry later.`,
-        [],
-        { 'retry-after': String(BUSY_RETRY_AFTER_S) },
-      );
+      throw tooBusy(this.running, this.what, this.setting);
     }
     this.running++;
     let released = false;

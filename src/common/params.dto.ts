@@ -5,6 +5,11 @@ import { RESOURCE_ID_PATTERN } from './ids.js';
 
 const ID_RULE = 'must be 1-64 characters of letters, digits, ".", "_", ":" or "-"';
 
+/** The violation of a malformed resource id path parameter (project_id, app_id). */
+export function invalidId(key: string): FieldViolation {
+  return { field: key, description: `${key} ${ID_RULE}` };
+}
+
 export class ProjectParams {
   @ApiProperty({ description: 'Sinch project id', example: 'c36f3d3d-1523-4edd-ae42-11995557ff61' })
   @Matches(RESOURCE_ID_PATTERN, { message: `project_id ${ID_RULE}` })
@@ -25,8 +30,7 @@ export class AppParams extends ProjectParams {
     const violations: FieldViolation[] = [];
     for (const key of ['project_id', 'app_id'] as const) {
       const id = v[key];
-      if (typeof id !== 'string' || !RESOURCE_ID_PATTERN.test(id))
-        violations.push({ field: key, description: `${key} ${ID_RULE}` });
+      if (typeof id !== 'string' || !RESOURCE_ID_PATTERN.test(id)) violations.push(invalidId(key));
     }
     if (violations.length > 0) {
       throw ApiError.invalidRequest(violations);

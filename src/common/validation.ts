@@ -1,4 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidatorOptions } from 'class-validator';
 import { AppValidationPipe } from './self-validating.js';
 import { ApiError, FieldViolation } from './api-error.js';
 
@@ -22,12 +24,26 @@ function flatten(errors: ValidationError[], prefix = ''): FieldViolation[] {
  * The global ValidationPipe: unknown fields rejected (by AppValidationPipe's own check, which
  * also sees keys named like prototype members), every failing field named in the 400.
  */
+const VALIDATOR_OPTIONS: ValidatorOptions = {
+  forbidUnknownValues: true,
+  stopAtFirstError: false,
+  validationError: { target: false, value: false },
+};
+
 export function createValidationPipe(): ValidationPipe {
   return new AppValidationPipe({
     transform: true,
-    forbidUnknownValues: true,
-    stopAtFirstError: false,
-    validationError: { target: false, value: false },
+    ...VALIDATOR_OPTIONS,
     exceptionFactory: (errors) => ApiError.invalidRequest(flatten(errors)),
   });
+}
+
+/**
+ * The 400 the global pipe answers when `plain` arrives as a `dto` (the OpenAPI examples are
+ * made with it). Throws when `plain` is valid.
+ */
+export function validationErrorOf(dto: new () => object, plain: object): ApiError {
+  const errors = validateSync(plainToInstance(dto, plain), VALIDATOR_OPTIONS);
+  if (errors.length === 0) throw new Error(`${dto.name}: the example is valid`);
+  return ApiError.invalidRequest(flatten(errors));
 }

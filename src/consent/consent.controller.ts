@@ -1,18 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
+import { ApiError } from '../common/api-error.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
 import { AppParams } from '../common/params.dto.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import { toAuditRecordDto } from './audit-record-view.js';
 import { ConsentService, ChangeResult } from './consent.service.js';
 import { ChangeAction, ContentType, Origin } from './domain/consent-types.js';
@@ -47,8 +41,8 @@ export class ConsentController {
     description:
       'OPT_OUT_ALL blocks every content type; OPT_OUT_MARKETING blocks CONTENT_MARKETING; OPT_OUT_NOTIFICATION blocks CONTENT_NOTIFICATION; CONTENT_UNKNOWN is checked against OPT_OUT_ALL only. PRIMARY mode answers BLOCK on a match; SECONDARY always answers ALLOW and reports the match. With `at`, answers as consent stood at that instant, from the audit trail (the lists and the mode recorded by then), each result with `decided_by`: the audit records that put the identity on its lists.',
   })
-  @ApiOkResponse({ type: CheckResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: CheckResponseDto, description: 'Whether each identity may be sent to' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async checkConsents(
     @Param() p: AppParams,
     @Body() dto: CheckRequestDto,
@@ -67,8 +61,8 @@ export class ConsentController {
   @ApiOperation({
     summary: "An identity's current state: the lists it is on, since when, from which origin",
   })
-  @ApiOkResponse({ type: IdentityStateResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: IdentityStateResponseDto, description: "The identity's lists" })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   getIdentityState(@Param() p: IdentityParams): Promise<IdentityStateResponseDto> {
     const identity = this.consents.normalize(p.identity, 'identity');
     return this.consents.identityState({ projectId: p.project_id, appId: p.app_id }, identity);
@@ -81,8 +75,11 @@ export class ConsentController {
     description: 'Writes one audit record whatever the outcome (APPLIED, NO_CHANGE or SUPERSEDED).',
   })
   @ApiBody({ type: ConsentChangeRequestDto, required: false })
-  @ApiOkResponse({ type: ConsentChangeResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({
+    type: ConsentChangeResponseDto,
+    description: 'The identity is on the list (the change, or the state it already had)',
+  })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   optOut(
     @Param() p: IdentityListParams,
     @Body() dto: ConsentChangeRequestDto,
@@ -98,8 +95,11 @@ export class ConsentController {
     description: 'Writes one audit record whatever the outcome (APPLIED, NO_CHANGE or SUPERSEDED).',
   })
   @ApiBody({ type: ConsentChangeRequestDto, required: false })
-  @ApiOkResponse({ type: ConsentChangeResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({
+    type: ConsentChangeResponseDto,
+    description: 'The identity is off the list (the change, or the state it already had)',
+  })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   optIn(
     @Param() p: IdentityListParams,
     @Body() dto: ConsentChangeRequestDto,
@@ -115,12 +115,13 @@ export class ConsentController {
     description:
       "One JSON document: the identity's current lists, every audit record about it with its clear values, the hash-chain segment from its first record to the earliest signed checkpoint that covers its last one (a checkpoint of the head is signed first when none does yet), that checkpoint with its signature, and the public key. `npm run verify-evidence -- bundle.json` checks it with no database and prints what it proves (see the README's Proof section). 404 when no audit record is about the identity.",
   })
-  @ApiOkResponse({ type: EvidenceBundleDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse({
-    type: ErrorResponseDto,
-    description: 'No audit record about the identity',
-  })
+  @ApiOkResponse({ type: EvidenceBundleDto, description: 'The evidence bundle' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @ApiErrorResponse(
+    404,
+    'No audit record about the identity',
+    ApiError.notFound('No audit record about this identity in this app.'),
+  )
   async evidence(@Param() p: IdentityParams): Promise<EvidenceBundleDto> {
     const identity = this.consents.normalize(p.identity, 'identity');
     const bundle = await this.evidenceBundles.bundle(
@@ -137,8 +138,11 @@ export class ConsentController {
     description:
       'All kinds of records in id (recording) order: consent changes, refused deliveries and confirmation reply outcomes (see kind).',
   })
-  @ApiOkResponse({ type: AuditRecordPageResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({
+    type: AuditRecordPageResponseDto,
+    description: 'A page of audit records, newest first',
+  })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listIdentityAuditRecords(
     @Param() p: IdentityParams,
     @Query() q: AuditQueryDto,

@@ -1,11 +1,12 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
-import { ProjectParams } from '../common/params.dto.js';
+import { ApiError } from '../common/api-error.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
+import { invalidId, ProjectParams } from '../common/params.dto.js';
 import { ConsentService } from './consent.service.js';
 import { AuditRecordKind } from './domain/consent-types.js';
 import {
@@ -35,8 +36,8 @@ export class SinchConsentsController {
     summary: "An identity's audit records (Sinch ListAuditRecordsFromConsentsList)",
     description: `Consent changes only (Sinch's audit records know no other kind), oldest first, at most ${SINCH_AUDIT_LIMIT}. The native /identities/{identity}/audit-records endpoint pages through all of them, and also shows refused deliveries and confirmation replies.`,
   })
-  @ApiOkResponse({ type: AuditRecordsListResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: AuditRecordsListResponseDto, description: 'The audit records' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listAuditRecords(@Param() p: IdentityParams): Promise<AuditRecordsListResponseDto> {
     const identity = this.consents.normalize(p.identity, 'identity');
     const app = { projectId: p.project_id, appId: p.app_id };
@@ -62,8 +63,8 @@ export class SinchConsentsController {
   @ApiOperation({
     summary: 'Identities on a consent list, paged (Sinch ListIdentitiesFromConsentsList)',
   })
-  @ApiOkResponse({ type: ListIdentitiesResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: ListIdentitiesResponseDto, description: 'A page of identities' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listIdentities(
     @Param() p: ListTypeParams,
     @Query() q: ListIdentitiesQueryDto,
@@ -88,8 +89,15 @@ export class SinchConsentsController {
     description:
       'Unlike Sinch, all-or-nothing: one bad record rejects the whole batch with a 400 naming it, and nothing is stored.',
   })
-  @ApiOkResponse({ type: BatchInsertConsentsResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({
+    type: BatchInsertConsentsResponseDto,
+    description: 'The outcome of each record',
+  })
+  @ApiErrorResponse(
+    400,
+    'Invalid request: each failing field named in a google.rpc.BadRequest',
+    ApiError.invalidRequest([invalidId('project_id')]),
+  )
   async insertConsents(
     @Param() p: ProjectParams,
     @Body() dto: BatchInsertConsentsRequestDto,

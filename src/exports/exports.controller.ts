@@ -1,11 +1,9 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
   ApiProduces,
-  ApiResponse,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -13,25 +11,30 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
 import { ApiError } from '../common/api-error.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
+import { tooBusy } from '../common/concurrency-gate.js';
+import { validationErrorOf } from '../common/validation.js';
+import { AppConfig } from '../config/app-config.js';
 import { AppParams } from '../common/params.dto.js';
 import { AuditRecordDto } from '../consent/dto/native-consents.dto.js';
 import { ListTypeParams } from '../consent/dto/sinch-consents.dto.js';
 import { AuditExportQueryDto, ListExportQueryDto, ListExportRowDto } from './dto/exports.dto.js';
 import type { ExportFormat } from './exports.repository.js';
-import { ExportsService, type StreamedExport } from './exports.service.js';
+import { EXPORTS_BUSY, ExportsService, type StreamedExport } from './exports.service.js';
 import { MEDIA_TYPES, negotiate } from './media-type.js';
 
-const NOT_ACCEPTABLE = {
-  status: 406,
-  description: 'The Accept header allows none of the media types the export is made in',
-  type: ErrorResponseDto,
-};
-const BUSY = {
-  status: 429,
-  description: 'EXPORT_MAX_CONCURRENT exports are already streaming on this instance (Retry-After)',
-  type: ErrorResponseDto,
-};
+const NOT_ACCEPTABLE = (offered: ExportFormat[]): MethodDecorator =>
+  ApiErrorResponse(
+    406,
+    'The Accept header allows none of the media types the export is made in',
+    notAcceptable(offered),
+  );
+const BUSY = (): MethodDecorator =>
+  ApiErrorResponse(
+    429,
+    'EXPORT_MAX_CONCURRENT exports are already streaming on this instance (Retry-After)',
+    tooBusy(new AppConfig().EXPORT_MAX_CONCURRENT, EXPORTS_BUSY.what, EXPORTS_BUSY.setting),
+  );
 const STREAMING =
   'Streamed as the database reads it (chunked), at constant memory. A failure after the first bytes cuts the connection (the body then lacks its end); a client that takes no data for EXPORT_STALL_TIMEOUT_MS is cut as well.';
 
@@ -69,9 +72,9 @@ export class ExportsController {
       },
     },
   })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiResponse(NOT_ACCEPTABLE)
-  @ApiResponse(BUSY)
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @NOT_ACCEPTABLE(['csv', 'ndjson'])
+  @BUSY()
   async exportList(
     @Param() p: ListTypeParams,
     @Query() q: ListExportQueryDto,
@@ -102,9 +105,13 @@ export class ExportsController {
       },
     },
   })
-  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'A bad from / to, or from > to' })
-  @ApiResponse(NOT_ACCEPTABLE)
-  @ApiResponse(BUSY)
+  @ApiErrorResponse(
+    400,
+    'A bad from / to, or from > to',
+    validationErrorOf(AuditExportQueryDto, { from: '2026-11-01' }),
+  )
+  @NOT_ACCEPTABLE(['ndjson'])
+  @BUSY()
   async exportAuditRecords(
     @Param() p: AppParams,
     @Query() q: AuditExportQueryDto,
@@ -128,8 +135,13 @@ const app = (p: AppParams) => ({ projectId: p.project_id, appId: p.app_id });
 function acceptable(req: FastifyRequest, offered: ExportFormat[]): ExportFormat {
   const format = negotiate(req.headers.accept, offered);
   if (format) return format;
+  throw notAcceptable(offered);
+}
+
+/** The 406 of an Accept header that allows none of `offered`. */
+function notAcceptable(offered: ExportFormat[]): ApiError {
   const types = offered.map((f) => MEDIA_TYPES[f].accepts[0]).join(' or ');
-  throw new ApiError(
+  return new ApiError(
     406,
     'INVALID_ARGUMENT',
     `This export is made in ${types}, which the Accept header does not allow.`,

@@ -24,13 +24,19 @@ export interface StreamedExport {
  * cuts a stalled reader. At most EXPORT_MAX_CONCURRENT exports stream at once per instance, since
  * each holds a pool connection for its duration.
  */
+/** What a full export gate's 429 says (see tooBusy). */
+export const EXPORTS_BUSY = {
+  what: 'exports are already streaming',
+  setting: 'EXPORT_MAX_CONCURRENT',
+} as const;
+
 @Injectable()
 export class ExportsService {
   private readonly logger = new Logger('Exports');
   private readonly gate = new ConcurrencyGate(
     () => this.config.EXPORT_MAX_CONCURRENT,
-    'exports are already streaming',
-    'EXPORT_MAX_CONCURRENT',
+    EXPORTS_BUSY.what,
+    EXPORTS_BUSY.setting,
   );
 
   constructor(

@@ -1,14 +1,10 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
   ApiBody,
   ApiConsumes,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -17,10 +13,12 @@ import { RequireScope } from '../auth/auth.decorators.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
 import { ApiError } from '../common/api-error.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
+import { tooBusy } from '../common/concurrency-gate.js';
 import { AppParams } from '../common/params.dto.js';
+import { AppConfig } from '../config/app-config.js';
 import { ImportFormat } from './import.entity.js';
-import { ImportsService } from './imports.service.js';
+import { ImportsService, noSuchImport, tooLarge, UPLOADS_BUSY } from './imports.service.js';
 import {
   ImportAcceptedDto,
   ImportErrorPageDto,
@@ -35,6 +33,12 @@ export const IMPORT_MEDIA_TYPES: Record<string, ImportFormat> = {
   'text/csv': ImportFormat.CSV,
   'application/x-ndjson': ImportFormat.NDJSON,
 };
+
+/** The examples show the errors with the default settings. */
+const DEFAULTS = new AppConfig();
+
+const NO_SUCH_IMPORT = (): MethodDecorator =>
+  ApiErrorResponse(404, 'No such import in this app', noSuchImport('01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A'));
 
 const BODY_DESCRIPTION = `The file, streamed as the request body (e.g. \`curl --data-binary @optouts.csv\`), UTF-8.
 CSV (text/csv): a header row, then one row per change; LF or CRLF line ends, RFC 4180 quoting, an optional BOM.
@@ -70,14 +74,17 @@ export class ImportsController {
     description: 'Stored; the Location header names the status URL',
   })
   @ApiOkResponse({ type: ImportStatusDto, description: 'dry_run=true: the predicted counts' })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiPayloadTooLargeResponse({ type: ErrorResponseDto })
-  @ApiResponse({
-    status: 429,
-    description:
-      'IMPORT_MAX_CONCURRENT uploads are already streaming in on this instance (Retry-After); nothing was read',
-    type: ErrorResponseDto,
-  })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @ApiErrorResponse(
+    413,
+    'The file is larger than IMPORT_MAX_BYTES; nothing was stored',
+    tooLarge(DEFAULTS.IMPORT_MAX_BYTES),
+  )
+  @ApiErrorResponse(
+    429,
+    'IMPORT_MAX_CONCURRENT uploads are already streaming in on this instance (Retry-After); nothing was read',
+    tooBusy(DEFAULTS.IMPORT_MAX_CONCURRENT, UPLOADS_BUSY.what, UPLOADS_BUSY.setting),
+  )
   async createImport(
     @Param() p: AppParams,
     @Query() q: ImportQueryDto,
@@ -120,8 +127,8 @@ export class ImportsController {
   @ApiOperation({
     summary: "An import's status and counts, with its first 100 rejected rows",
   })
-  @ApiOkResponse({ type: ImportStatusDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such import in this app' })
+  @ApiOkResponse({ type: ImportStatusDto, description: "The import's status" })
+  @NO_SUCH_IMPORT()
   getImport(@Param() p: ImportIdParams): Promise<ImportStatusDto> {
     return this.imports.status({ projectId: p.project_id, appId: p.app_id }, p.import_id);
   }
@@ -129,8 +136,8 @@ export class ImportsController {
   @Get(':import_id/errors')
   @RequireScope(Scope.READ)
   @ApiOperation({ summary: "All of an import's rejected rows, in line order, paged" })
-  @ApiOkResponse({ type: ImportErrorPageDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such import in this app' })
+  @ApiOkResponse({ type: ImportErrorPageDto, description: 'A page of rejected rows' })
+  @NO_SUCH_IMPORT()
   async listImportErrors(
     @Param() p: ImportIdParams,
     @Query() q: ImportErrorsQueryDto,

@@ -110,7 +110,11 @@ class BodyGuard extends Transform {
   }
 }
 
-function tooLarge(max: number): ApiError {
+export function noSuchImport(importId: string): ApiError {
+  return ApiError.notFound(`No import ${importId} in this app.`);
+}
+
+export function tooLarge(max: number): ApiError {
   return new ApiError(
     413,
     'INVALID_ARGUMENT',
@@ -166,13 +170,19 @@ function count(outcomes: readonly Outcome[], into: OutcomeCounts): void {
  * open for as long as a client takes to send its file would stop every other request meanwhile.
  * What a crashed instance left UPLOADING is deleted by the retention sweep after a day.
  */
+/** What a full upload gate's 429 says (see tooBusy). */
+export const UPLOADS_BUSY = {
+  what: 'import uploads are already streaming in',
+  setting: 'IMPORT_MAX_CONCURRENT',
+} as const;
+
 @Injectable()
 export class ImportsService {
   private readonly logger = new Logger('Imports');
   private readonly uploads = new ConcurrencyGate(
     () => this.config.IMPORT_MAX_CONCURRENT,
-    'import uploads are already streaming in',
-    'IMPORT_MAX_CONCURRENT',
+    UPLOADS_BUSY.what,
+    UPLOADS_BUSY.setting,
   );
 
   constructor(
@@ -295,7 +305,7 @@ export class ImportsService {
   /** An import's status with its first errors; 404 for an unknown id or another app's. */
   async status(app: AppRef, importId: string): Promise<ImportStatusView> {
     const row = await this.repo.find(app, importId);
-    if (!row) throw ApiError.notFound(`No import ${importId} in this app.`);
+    if (!row) throw noSuchImport(importId);
     const errors = await this.repo.errorsAfter(importId, 0, ERRORS_SHOWN);
     return toView(row, errors);
   }
@@ -308,7 +318,7 @@ export class ImportsService {
     pageToken?: string,
   ): Promise<{ errors: RowError[]; nextPageToken: string }> {
     const row = await this.repo.find(app, importId);
-    if (!row) throw ApiError.notFound(`No import ${importId} in this app.`);
+    if (!row) throw noSuchImport(importId);
     const after = Number(readPageToken(pageToken, true) ?? '0');
     const rows = await this.repo.errorsAfter(importId, after, pageSize + 1);
     const page = rows.slice(0, pageSize);

@@ -1,15 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiError } from '../common/api-error.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import { AppParams } from '../common/params.dto.js';
 import {
   CreateKeywordRequestDto,
@@ -34,8 +28,8 @@ export class KeywordsController {
   @ApiOperation({
     summary: 'The keywords in force for an app: the defaults, then its custom keywords',
   })
-  @ApiOkResponse({ type: KeywordListResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: KeywordListResponseDto, description: "The app's keywords" })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listKeywords(
     @Param() p: AppParams,
     @Query() q: ListKeywordsQueryDto,
@@ -53,8 +47,8 @@ export class KeywordsController {
     summary: 'Add a custom keyword',
     description: `A phrase means one thing: it is refused (400, nothing stored) when it clashes with or duplicates a keyword in force, compared ignoring case, accents, punctuation and spacing. A variant of a keyword with the same meaning ("Stop." beside STOP) is allowed: it makes SINCH_EXACT matching accept it. An FCC per-se revocation word (QUIT, END, ...) can only be an OPT_OUT of OPT_OUT_ALL. At most ${MAX_CUSTOM_KEYWORDS} custom keywords per app.`,
   })
-  @ApiCreatedResponse({ type: KeywordDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiCreatedResponse({ type: KeywordDto, description: 'The keyword stored' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   createKeyword(@Param() p: AppParams, @Body() dto: CreateKeywordRequestDto): Promise<KeywordDto> {
     return this.keywords.create({ projectId: p.project_id, appId: p.app_id }, dto);
   }
@@ -65,12 +59,13 @@ export class KeywordsController {
     summary: 'Delete a custom keyword (defaults cannot be deleted)',
     description: 'Answers with the deleted keyword.',
   })
-  @ApiOkResponse({ type: KeywordDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse({
-    description: 'The app has no custom keyword with this id',
-    type: ErrorResponseDto,
-  })
+  @ApiOkResponse({ type: KeywordDto, description: 'The keyword deleted' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  @ApiErrorResponse(
+    404,
+    'The app has no custom keyword with this id',
+    ApiError.notFound('This app has no custom keyword 01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A.'),
+  )
   deleteKeyword(@Param() p: KeywordIdParams): Promise<KeywordDto> {
     return this.keywords.delete({ projectId: p.project_id, appId: p.app_id }, p.keyword_id);
   }
@@ -83,8 +78,8 @@ export class KeywordsController {
     description:
       "Matched with the app's current keywords and settings (matching_profile, auto_reply, replies), read from the database rather than the per-instance caches.",
   })
-  @ApiOkResponse({ type: DryRunResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: DryRunResponseDto, description: 'What each message would match' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async dryRunKeywords(
     @Param() p: AppParams,
     @Body() dto: DryRunRequestDto,

@@ -1,22 +1,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { loadConfig } from '../config/app-config.js';
-import { AppModule } from '../app.module.js';
-import { buildOpenApi } from '../bootstrap.js';
+import { openApiDocument, openApiProblems } from '../openapi-document.js';
 
 /**
  * Writes openapi.json from the DTOs without a database (preview mode), or with --check fails
- * when the committed file differs from what the code generates.
+ * when the committed file differs from what the code generates. Either fails when the document
+ * lacks a description or an example (see openApiProblems).
  */
 const check = process.argv.includes('--check');
-const app = await NestFactory.create<NestFastifyApplication>(
-  AppModule.forRoot(loadConfig({ DATA_DIR: 'memory://' })),
-  new FastifyAdapter(),
-  { preview: true, logger: false },
-);
-const spec = `${JSON.stringify(buildOpenApi(app), null, 2)}\n`;
-await app.close();
+const doc = await openApiDocument();
+const problems = openApiProblems(doc);
+if (problems.length > 0) {
+  process.stderr.write(`openapi.json would be incomplete:\n  ${problems.join('\n  ')}\n`);
+  process.exit(1);
+}
+const spec = `${JSON.stringify(doc, null, 2)}\n`;
 if (check) {
   let committed = '';
   try {

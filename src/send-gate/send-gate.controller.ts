@@ -1,27 +1,26 @@
 import { Body, Controller, Param, Post, Req, Res } from '@nestjs/common';
 import type { RawBodyRequest } from '@nestjs/common';
-import {
-  ApiBadGatewayResponse,
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiForbiddenResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiError } from '../common/api-error.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
+import { invalidId } from '../common/params.dto.js';
+import { ConsentMode, ContentType, ListType } from '../consent/domain/consent-types.js';
 import {
   SendMessageParams,
   SendMessageRequestDto,
   SendMessageResponseDto,
 } from './dto/send-message.dto.js';
-import { SendGateService } from './send-gate.service.js';
+import {
+  blockedError,
+  SendGateService,
+  sinchNotConfigured,
+  sinchRefusedCredentials,
+} from './send-gate.service.js';
 
 /** Sinch's messages:send, behind the consent check (see SendGateService). */
 @ApiTags('Send gate')
@@ -43,23 +42,34 @@ export class SendGateController {
   })
   @ApiBody({ type: SendMessageRequestDto })
   @ApiOkResponse({ type: SendMessageResponseDto, description: "Sinch's answer, passed through" })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
-    description: 'Invalid request (from the gate, or passed through from Sinch)',
-  })
-  @ApiForbiddenResponse({
-    type: ErrorResponseDto,
-    description:
-      'Or blocked by consent (PRIMARY mode): PERMISSION_DENIED with one google.rpc.ErrorInfo per blocked identity, reason RECIPIENT_OPTED_OUT',
-  })
-  @ApiBadGatewayResponse({
-    type: ErrorResponseDto,
-    description: "Sinch did not answer, or refused the service's credentials",
-  })
-  @ApiServiceUnavailableResponse({
-    type: ErrorResponseDto,
-    description: 'No Sinch credentials configured, or the database is unavailable',
-  })
+  @ApiErrorResponse(
+    400,
+    'Invalid request (from the gate, or passed through from Sinch)',
+    ApiError.invalidRequest([invalidId('project_id')]),
+  )
+  @ApiErrorResponse(
+    403,
+    'Or blocked by consent (PRIMARY mode): PERMISSION_DENIED with one google.rpc.ErrorInfo per blocked identity, reason RECIPIENT_OPTED_OUT',
+    blockedError(ContentType.CONTENT_MARKETING, ConsentMode.PRIMARY, [
+      {
+        id: '1042',
+        identity: '46732001122',
+        channel: 'WHATSAPP',
+        lists: [ListType.OPT_OUT_MARKETING],
+        created_at: new Date(0),
+      },
+    ]),
+  )
+  @ApiErrorResponse(
+    502,
+    "Sinch did not answer, or refused the service's credentials",
+    sinchRefusedCredentials(),
+  )
+  @ApiErrorResponse(
+    503,
+    'No Sinch credentials configured, or the database is unavailable',
+    sinchNotConfigured(),
+  )
   @RequireScope(Scope.WRITE)
   async sendMessage(
     @Param() p: SendMessageParams,

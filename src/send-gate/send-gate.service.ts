@@ -104,11 +104,7 @@ export class SendGateService {
     }
 
     if (!this.sinch) {
-      throw new ApiError(
-        503,
-        'UNAVAILABLE',
-        'Sinch credentials are not configured (SINCH_PROJECT_ID, SINCH_KEY_ID, SINCH_KEY_SECRET): the send gate cannot forward messages.',
-      );
+      throw sinchNotConfigured();
     }
     const out = await this.sinch.forward(
       `/v1/projects/${encodeURIComponent(projectId)}/messages:send`,
@@ -127,11 +123,7 @@ export class SendGateService {
     if (out.status === 401) {
       // Sinch refused the service's own credentials (after one renewal): not the caller's token.
       this.logger.warn(`send not forwarded app=${app.appId}: Sinch answered 401 to our token`);
-      throw new ApiError(
-        502,
-        'UNAVAILABLE',
-        'Sinch refused the credentials of the service (HTTP 401 on messages:send); the message was not sent.',
-      );
+      throw sinchRefusedCredentials();
     }
 
     if (flagged.length > 0 && out.status >= 200 && out.status < 300) {
@@ -200,6 +192,24 @@ function dedupe(targets: RecipientIdentity[]): RecipientIdentity[] {
     seen.add(key);
     return true;
   });
+}
+
+/** 503: the service has no Sinch credentials to forward with. */
+export function sinchNotConfigured(): ApiError {
+  return new ApiError(
+    503,
+    'UNAVAILABLE',
+    'Sinch credentials are not configured (SINCH_PROJECT_ID, SINCH_KEY_ID, SINCH_KEY_SECRET): the send gate cannot forward messages.',
+  );
+}
+
+/** 502: Sinch answered 401 to the service's own token (after one renewal). */
+export function sinchRefusedCredentials(): ApiError {
+  return new ApiError(
+    502,
+    'UNAVAILABLE',
+    'Sinch refused the credentials of the service (HTTP 401 on messages:send); the message was not sent.',
+  );
 }
 
 /**

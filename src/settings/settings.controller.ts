@@ -1,11 +1,11 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scope } from '../auth/api-key.entity.js';
 import { RequireScope } from '../auth/auth.decorators.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import type { Principal } from '../auth/principal.js';
 import { AppParams } from '../common/params.dto.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import {
   ConsentSettingsResponseDto,
   PutConsentSettingsRequestDto,
@@ -20,7 +20,7 @@ export class SettingsController {
   @Get()
   @RequireScope(Scope.READ)
   @ApiOperation({ summary: "Read an app's consent settings (defaults when none are stored)" })
-  @ApiOkResponse({ type: ConsentSettingsResponseDto })
+  @ApiOkResponse({ type: ConsentSettingsResponseDto, description: "The app's settings" })
   getConsentSettings(@Param() p: AppParams): Promise<ConsentSettingsResponseDto> {
     return this.settings.get({ projectId: p.project_id, appId: p.app_id });
   }
@@ -32,8 +32,8 @@ export class SettingsController {
     description:
       'A PUT that changes anything appends one SETTINGS_CHANGE audit record (the settings after it, never a secret); consents:check with `at` reads the mode of that instant from them.',
   })
-  @ApiOkResponse({ type: ConsentSettingsResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: ConsentSettingsResponseDto, description: 'The settings stored' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   putConsentSettings(
     @Param() p: AppParams,
     @Body() dto: PutConsentSettingsRequestDto,

@@ -1,21 +1,17 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Req } from '@nestjs/common';
 import type { RawBodyRequest } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
   ApiBody,
   ApiHeader,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiProperty,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Scope } from '../auth/api-key.entity.js';
 import { Public, RequireScope } from '../auth/auth.decorators.js';
-import { ErrorResponseDto } from '../common/error-response.dto.js';
+import { ApiErrorResponse } from '../common/api-error-response.js';
 import { ConsentService } from '../consent/consent.service.js';
 import {
   NONCE_HEADER,
@@ -25,7 +21,13 @@ import {
 } from '../kernel/sinch-signature.js';
 import { IdentityParams } from '../consent/dto/sinch-consents.dto.js';
 import { WebhooksRepository } from './webhooks.repository.js';
-import { WebhooksService } from './webhooks.service.js';
+import { MalformedEventError } from './domain/sinch-event.js';
+import {
+  badWebhookSignature,
+  notASinchCallback,
+  unknownWebhookApp,
+  WebhooksService,
+} from './webhooks.service.js';
 
 class WebhookAckDto {
   @ApiProperty({
@@ -99,11 +101,19 @@ export class WebhooksController {
       'A Sinch callback: app_id, project_id, accepted_time, event_time and one payload key',
     schema: { type: 'object', additionalProperties: true },
   })
-  @ApiOkResponse({ type: WebhookAckDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiUnauthorizedResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: WebhookAckDto, description: 'The event taken (or knowingly ignored)' })
+  @ApiErrorResponse(
+    400,
+    'Not a Sinch callback (the failing field named), or a too long nonce header',
+    notASinchCallback(new MalformedEventError('', 'no known Sinch payload key')),
+  )
+  @ApiErrorResponse(
+    401,
+    'The signature matches none of the webhook secrets, or a replayed nonce',
+    badWebhookSignature(),
+  )
+  @ApiErrorResponse(404, 'The app has no consent settings', unknownWebhookApp())
+  @ApiErrorResponse(503, 'The database is unavailable (Sinch retries)')
   receiveSinchWebhook(
     @Req() req: RawBodyRequest<FastifyRequest>,
     @Body() body: unknown,
@@ -118,8 +128,8 @@ export class WebhooksController {
     summary:
       "An identity's Sinch webhook deliveries (keyword matches, opt notifications, delivery reports), newest first, last 200",
   })
-  @ApiOkResponse({ type: WebhookEventListDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiOkResponse({ type: WebhookEventListDto, description: 'The webhook events recorded' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   async listIdentityWebhookEvents(@Param() p: IdentityParams): Promise<WebhookEventListDto> {
     const identity = this.consents.normalize(p.identity, 'identity');
     const rows = await this.repo.listForIdentity(p.project_id, p.app_id, identity, 200);

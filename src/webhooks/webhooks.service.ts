@@ -67,10 +67,7 @@ export class WebhooksService {
     } catch (e) {
       if (e instanceof MalformedEventError) {
         this.metrics.webhookRejections.inc({ reason: 'MALFORMED' });
-        throw ApiError.invalidRequest(
-          [{ field: e.field, description: e.description }],
-          `Not a Sinch callback: ${e.message}`,
-        );
+        throw notASinchCallback(e);
       }
       throw e;
     }
@@ -82,7 +79,7 @@ export class WebhooksService {
     const settings = await this.settings.find(app);
     if (!settings) {
       this.metrics.webhookRejections.inc({ reason: 'UNKNOWN_APP' });
-      throw ApiError.notFound('Unknown app: configure it with PUT .../consent-settings first.');
+      throw unknownWebhookApp();
     }
     let nonce: string | null = null;
     if (settings.webhook_secrets.length > 0) {
@@ -96,7 +93,7 @@ export class WebhooksService {
       if (!verdict.ok) {
         this.metrics.webhookRejections.inc({ reason: verdict.reason });
         this.logger.warn(`webhook refused for app ${app.appId}: ${verdict.reason}`);
-        throw ApiError.unauthenticated('Invalid Sinch webhook signature.', 'Sinch-HMAC');
+        throw badWebhookSignature();
       }
       nonce = verdict.nonce;
     }
@@ -189,3 +186,21 @@ export class WebhooksService {
 
 /** webhook_nonces.nonce is varchar(200). */
 const MAX_NONCE_CHARS = 200;
+
+/** The 400 of a body that is not a Sinch callback we can record. */
+export function notASinchCallback(e: MalformedEventError): ApiError {
+  return ApiError.invalidRequest(
+    [{ field: e.field, description: e.description }],
+    `Not a Sinch callback: ${e.message}`,
+  );
+}
+
+/** The 401 of a delivery whose signature matches none of the app's webhook secrets. */
+export function badWebhookSignature(): ApiError {
+  return ApiError.unauthenticated('Invalid Sinch webhook signature.', 'Sinch-HMAC');
+}
+
+/** The 404 of a delivery for an app without consent settings. */
+export function unknownWebhookApp(): ApiError {
+  return ApiError.notFound('Unknown app: configure it with PUT .../consent-settings first.');
+}

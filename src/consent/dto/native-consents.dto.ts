@@ -19,7 +19,7 @@ import {
 } from 'class-validator';
 import { ApiError } from '../../common/api-error.js';
 import { plainBody } from '../../common/self-validating.js';
-import { IdentityParams, IsListType } from './sinch-consents.dto.js';
+import { IdentityParams, IsListTypeParam } from './sinch-consents.dto.js';
 import {
   AuditRecordKind,
   ContentType,
@@ -34,7 +34,7 @@ import {
 export const MAX_CHECK_IDENTITIES = 10_000;
 
 export class IdentityListParams extends IdentityParams {
-  @IsListType('list_type', ListType.OPT_OUT_MARKETING)
+  @IsListTypeParam()
   list_type: ListType;
 }
 

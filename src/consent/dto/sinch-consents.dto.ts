@@ -17,18 +17,34 @@ import { ListType, Operation, Origin } from '../domain/consent-types.js';
 
 export const MAX_BATCH_RECORDS = 1000;
 
+const LIST_TYPE_RULE = (field: string): string =>
+  `${field} must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION`;
+
 /** A consent list field (`list_type`, `consent_type`): one of the ListType names. */
 export function IsListType(field: string, example: ListType): PropertyDecorator {
   return applyDecorators(
     ApiProperty({ enum: ListType, enumName: 'ConsentListType', example }),
-    IsEnum(ListType, {
-      message: `${field} must be one of OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION`,
+    IsEnum(ListType, { message: LIST_TYPE_RULE(field) }),
+  );
+}
+
+/**
+ * The `list_type` path parameter. Its enum is inline, not the ConsentListType $ref: OpenAPI
+ * ignores the siblings of a $ref, the example among them.
+ */
+export function IsListTypeParam(): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({
+      enum: ListType,
+      description: 'An opt-out list',
+      example: ListType.OPT_OUT_MARKETING,
     }),
+    IsEnum(ListType, { message: LIST_TYPE_RULE('list_type') }),
   );
 }
 
 export class ListTypeParams extends AppParams {
-  @IsListType('list_type', ListType.OPT_OUT_ALL)
+  @IsListTypeParam()
   list_type: ListType;
 }
 

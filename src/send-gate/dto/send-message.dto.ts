@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ApiError, FieldViolation } from '../../common/api-error.js';
 import { RESOURCE_ID_PATTERN } from '../../common/ids.js';
+import { invalidId } from '../../common/params.dto.js';
 import { plainBody } from '../../common/self-validating.js';
 import { ContentType } from '../../consent/domain/consent-types.js';
 import { InvalidIdentityError, normalizeIdentity } from '../../consent/domain/identity.js';
@@ -11,7 +12,6 @@ export const MAX_CHANNEL_IDENTITIES = 100;
 export const MAX_CHANNEL_CHARS = 32;
 const MAX_CONTACT_ID_CHARS = 128;
 
-const ID_RULE = 'must be 1-64 characters of letters, digits, ".", "_", ":" or "-"';
 const CONTENT_TYPES = new Set<string>(Object.values(ContentType));
 
 type Obj = Record<string, unknown>;
@@ -30,9 +30,7 @@ export class SendMessageParams {
     const v = isObj(value) ? value : {};
     const id = v.project_id;
     if (typeof id !== 'string' || !RESOURCE_ID_PATTERN.test(id)) {
-      throw ApiError.invalidRequest([
-        { field: 'project_id', description: `project_id ${ID_RULE}` },
-      ]);
+      throw ApiError.invalidRequest([invalidId('project_id')]);
     }
     return Object.assign(new SendMessageParams(), { project_id: id });
   }
@@ -172,8 +170,7 @@ export class SendMessageRequestDto {
     camel(value, 'correlationId', 'correlation_id', '');
 
     const appId = value.app_id;
-    if (typeof appId !== 'string' || !RESOURCE_ID_PATTERN.test(appId))
-      v.push({ field: 'app_id', description: `app_id ${ID_RULE}` });
+    if (typeof appId !== 'string' || !RESOURCE_ID_PATTERN.test(appId)) v.push(invalidId('app_id'));
 
     let contactId: string | null = null;
     const identities: RecipientIdentity[] = [];
