@@ -30,14 +30,12 @@ import { to as copyTo } from 'pg-copy-streams';
 import {
   benchRun,
   fmt,
-  freePort,
   intEnv,
   median,
   printTable,
   rssKb,
-  startNode,
+  startService as startBenchService,
   stopLoad,
-  waitForHealthy,
 } from './lib.mjs';
 import { inboundBody, signedHeaders, ulidLike } from './webhook.mjs';
 import { PROJECT_ID } from './workload.mjs';
@@ -76,24 +74,8 @@ const { state, cleanup, createDatabase } = benchRun({
   onAbort: stopLoad,
 });
 
-async function startService(dbUrl) {
-  const port = await freePort();
-  const proc = startNode(
-    'service',
-    path.join(ROOT, 'dist', 'src', 'main.js'),
-    {
-      DATABASE_URL: dbUrl,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY,
-      LOG_LEVEL: 'warn',
-    },
-    { cwd: ROOT },
-  );
-  state.children.push(proc);
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHealthy(`${base}/health`, proc, 60_000);
-  return { proc, base };
+function startService(dbUrl) {
+  return startBenchService({ root: ROOT, state, dbUrl, adminApiKey: ADMIN_API_KEY });
 }
 
 async function request(base, method, p, body) {

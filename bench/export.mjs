@@ -30,14 +30,12 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import {
   fmt,
-  freePort,
   benchRun,
   intEnv,
   median,
   printTable,
   rssKb,
-  startNode,
-  waitForHealthy,
+  startService as startBenchService,
 } from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -150,23 +148,14 @@ try {
   const version = [{ server_version: created.serverVersion }];
   const dbUrl = created.url;
 
-  const port = await freePort();
-  const service = startNode(
-    'service',
-    path.join(ROOT, 'dist', 'src', 'main.js'),
-    {
-      DATABASE_URL: dbUrl,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY,
-      LOG_LEVEL: 'warn',
-      OUTBOX_WORKER_ENABLED: 'false',
-    },
-    { cwd: ROOT },
-  );
-  state.children.push(service);
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHealthy(`${base}/health`, service, 90_000);
+  const { proc: service, base } = await startBenchService({
+    root: ROOT,
+    state,
+    dbUrl,
+    adminApiKey: ADMIN_API_KEY,
+    env: { OUTBOX_WORKER_ENABLED: 'false' },
+    healthTimeoutMs: 90_000,
+  });
 
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { benchRun, freePort, rssKb, seededRandom, startNode, waitForHealthy } from './lib.mjs';
+import { benchRun, rssKb, seededRandom, startService as startBenchService } from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -103,29 +103,17 @@ async function main() {
   const version = [{ server_version: created.serverVersion }];
   const dbUrl = new URL(created.url);
 
-  const port = await freePort();
-  const service = startNode(
-    'service',
-    path.join(ROOT, 'dist', 'src', 'main.js'),
-    {
-      DATABASE_URL: dbUrl.toString(),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY,
-      LOG_LEVEL: 'warn',
-      OUTBOX_WORKER_ENABLED: 'true',
-    },
-    {
-      cwd: ROOT,
-      // BENCH_CPU_PROFILE=1: a CPU profile of the service in bench/results/profiles.
-      nodeArgs: process.env.BENCH_CPU_PROFILE
-        ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profiles')}`]
-        : [],
-    },
-  );
-  const base = `http://127.0.0.1:${port}`;
-  state.children.push(service);
-  await waitForHealthy(`${base}/health`, service, 60_000);
+  const { proc: service, base } = await startBenchService({
+    root: ROOT,
+    state,
+    dbUrl: dbUrl.toString(),
+    adminApiKey: ADMIN_API_KEY,
+    env: { OUTBOX_WORKER_ENABLED: 'true' },
+    // BENCH_CPU_PROFILE=1: a CPU profile of the service in bench/results/profiles.
+    nodeArgs: process.env.BENCH_CPU_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profiles')}`]
+      : [],
+  });
   const pid = service.child.pid;
   log(`service up (pid ${pid}) on PostgreSQL ${version[0].server_version}, database ${dbName}`);
 

@@ -322,3 +322,38 @@ export function benchRun({ baseDbUrl, timeoutS, log = console.log, onAbort = () 
   };
   return { state, cleanup, createDatabase };
 }
+
+/**
+ * Boots the built service (dist/src/main.js under `root`) as a child process on 127.0.0.1 and a
+ * free port, against `dbUrl`, with LOG_LEVEL=warn, the admin key and `env` on top; registers it
+ * in `state.children` (stopped by benchRun's cleanup) and waits for GET /health.
+ * Returns the process handle (startNode's) and the base URL.
+ */
+export async function startService({
+  root,
+  state,
+  dbUrl,
+  adminApiKey,
+  env = {},
+  nodeArgs = [],
+  healthTimeoutMs = 60_000,
+}) {
+  const port = await freePort();
+  const proc = startNode(
+    'service',
+    `${root}/dist/src/main.js`,
+    {
+      DATABASE_URL: dbUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY: adminApiKey,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    { cwd: root, nodeArgs },
+  );
+  state.children.push(proc);
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHealthy(`${base}/health`, proc, healthTimeoutMs);
+  return { proc, base };
+}

@@ -27,14 +27,12 @@ import pg from 'pg';
 import {
   benchRun,
   fmt,
-  freePort,
   intEnv,
   median,
   printTable,
   runLoad,
-  startNode,
+  startService as startBenchService,
   stopLoad,
-  waitForHealthy,
 } from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -168,25 +166,14 @@ const { state, cleanup, createDatabase } = benchRun({
 // ---------------------------------------------------------------------------------------------
 // Steps
 
-async function startService(dbUrl) {
-  const port = await freePort();
-  const proc = startNode(
-    'service',
-    path.join(ROOT, 'dist', 'src', 'main.js'),
-    {
-      DATABASE_URL: dbUrl,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY,
-      LOG_LEVEL: 'warn',
-      OUTBOX_WORKER_ENABLED: 'false',
-    },
-    { cwd: ROOT },
-  );
-  state.children.push(proc);
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHealthy(`${base}/health`, proc, 60_000);
-  return { proc, base };
+function startService(dbUrl) {
+  return startBenchService({
+    root: ROOT,
+    state,
+    dbUrl,
+    adminApiKey: ADMIN_API_KEY,
+    env: { OUTBOX_WORKER_ENABLED: 'false' },
+  });
 }
 
 /** Seeds the history; returns the start, the middle and "now" (after the last record). */
