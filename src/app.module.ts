@@ -11,6 +11,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { SettingsModule } from './settings/settings.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { ConsentModule } from './consent/consent.module.js';
+import { ErasureModule } from './erasure/erasure.module.js';
 import { ExportsModule } from './exports/exports.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggerModule } from 'nestjs-pino';
@@ -62,6 +63,7 @@ export class AppModule {
         WebhooksModule,
         SendGateModule,
         ImportsModule,
+        ErasureModule,
         RetentionModule,
         MetricsModule,
         HealthModule,

@@ -20,7 +20,7 @@ const micros = (col: string) => `(extract(epoch FROM ${col}) * 1000000)::bigint:
  * the identity key and hashes as hex, times as microseconds, and whether the clear identity
  * matches its keyed hash (computed here, where the key is). project_id and app_id are not read
  * (they are the app asked for). Free texts (reason, evidence) are read as their SHA-256 only:
- * the chain covers their digests.
+ * the chain covers their digests (an erased record's kept digests: its texts are gone).
  */
 export const CHAIN_COLUMNS = [
   'a.chain_seq',
@@ -32,16 +32,18 @@ export const CHAIN_COLUMNS = [
   'a.operation',
   'a.outcome',
   'a.actor',
-  `encode(sha256(convert_to(a.reason, 'UTF8')), 'hex')`,
-  `encode(sha256(convert_to(a.evidence::text, 'UTF8')), 'hex')`,
+  `encode(coalesce(a.reason_digest, sha256(convert_to(a.reason, 'UTF8'))), 'hex')`,
+  `encode(coalesce(a.evidence_digest, sha256(convert_to(a.evidence::text, 'UTF8'))), 'hex')`,
   'a.batch_id',
   micros('a.event_time'),
   micros('a.recorded_at'),
   micros('a.claimed_event_time'),
   'a.import_id',
   'a.source',
-  // The clear identity against its keyed hash, with the stored key (k): t, f or NULL (none).
-  `a.identity_key = sha256(k.opad || sha256(k.ipad || convert_to(a.identity, 'UTF8')))`,
+  // The clear identity against its keyed hash, with the stored key (k): t, f or NULL (none). An
+  // erased identity is stored as `erased:` and the hex of its keyed hash.
+  `CASE WHEN left(a.identity, 7) = 'erased:' THEN a.identity = 'erased:' || encode(a.identity_key, 'hex')
+        ELSE a.identity_key = sha256(k.opad || sha256(k.ipad || convert_to(a.identity, 'UTF8'))) END`,
   `encode(a.prev_hash, 'hex')`,
   `encode(a.hash, 'hex')`,
 ] as const;
@@ -107,18 +109,28 @@ export class AuditChainRepository {
   }
 
   /**
-   * An identity's records as the evidence shows them: id, position, keyed hash, and evidence as
-   * its stored jsonb text (what the chain's digest covers), in chain order.
+   * An identity's records as the evidence shows them: id, position, keyed hash, evidence as its
+   * stored jsonb text (what the chain's digest covers), and for an erased record the kept digests
+   * of its removed reason and evidence, in chain order.
    */
   async identityChainRecords(
     app: AppRef,
     identity: string,
   ): Promise<
-    { id: string; chain_seq: string; identity_key: string; evidence_text: string | null }[]
+    {
+      id: string;
+      chain_seq: string;
+      identity_key: string;
+      evidence_text: string | null;
+      reason_sha256: string | null;
+      evidence_sha256: string | null;
+    }[]
   > {
     return this.dataSource.query(
       `SELECT id::text AS id, chain_seq::text AS chain_seq,
-              encode(identity_key, 'hex') AS identity_key, evidence::text AS evidence_text
+              encode(identity_key, 'hex') AS identity_key, evidence::text AS evidence_text,
+              encode(reason_digest, 'hex') AS reason_sha256,
+              encode(evidence_digest, 'hex') AS evidence_sha256
          FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND identity = $3
         ORDER BY chain_seq`,
       [app.projectId, app.appId, identity],

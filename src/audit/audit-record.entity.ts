@@ -25,7 +25,7 @@ import {
 @Index('consent_audit_state_change_idx', { synchronize: false })
 @Check(
   'consent_audit_kind_check',
-  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT', 'SETTINGS_CHANGE')`,
+  `kind IN ('CONSENT_CHANGE', 'DELIVERY_REFUSED', 'REPLY_SENT', 'REPLY_FAILED', 'EVENT_TIME_REPAIRED', 'REPLY_IN_DOUBT', 'SETTINGS_CHANGE', 'ERASURE')`,
 )
 @Check('consent_audit_identity_check', `identity IS NOT NULL OR kind = 'SETTINGS_CHANGE'`)
 @Check('consent_audit_identity_key_check', `identity IS NULL OR identity_key IS NOT NULL`)
@@ -113,6 +113,16 @@ export class AuditRecordEntity extends AppScopedRow {
 
   @Column({ type: 'bigint', insert: false, update: false })
   chain_seq: string;
+
+  /**
+   * After an erasure (migration 1765000000000): the SHA-256 of the reason and of the evidence
+   * (its jsonb text) that were removed, which the chain keeps covering. Null otherwise.
+   */
+  @Column({ type: 'bytea', nullable: true, insert: false, update: false })
+  reason_digest: Buffer | null;
+
+  @Column({ type: 'bytea', nullable: true, insert: false, update: false })
+  evidence_digest: Buffer | null;
 
   @Column({ type: 'bytea', insert: false, update: false })
   prev_hash: Buffer;

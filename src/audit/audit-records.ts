@@ -155,3 +155,31 @@ export function settingsChangeRecord(d: {
     eventTime: d.eventTime,
   };
 }
+
+/**
+ * An erasure of an identity (stored by its erased form from then on): who asked, and the
+ * request's reference (e.g. a ticket number), never the identity.
+ */
+export function erasureRecord(d: {
+  app: AppRef;
+  erasedIdentity: string;
+  actor: string;
+  reason: string | null;
+  eventTime: Date;
+}): NewAuditRecord {
+  return {
+    kind: AuditRecordKind.ERASURE,
+    projectId: d.app.projectId,
+    appId: d.app.appId,
+    identity: d.erasedIdentity,
+    listType: null,
+    origin: Origin.ORIGIN_API,
+    operation: null,
+    outcome: null,
+    actor: d.actor,
+    reason: d.reason,
+    evidence: undefined,
+    batchId: null,
+    eventTime: d.eventTime,
+  };
+}

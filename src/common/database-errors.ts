@@ -8,8 +8,24 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENOTFOUND',
 ]);
-// SQLSTATE: 08xxx connection exceptions, 57P0x shutdown, 57014 statement timeout, 53300 too many connections.
-const UNAVAILABLE_SQLSTATE = /^(08|57P0)|^(57014|53300|53400)$/;
+// SQLSTATE: 08xxx connection exceptions, 57P0x shutdown, 57014 statement timeout, 53300 too many
+// connections; 40001 and 40P01 (a transaction that lost a conflict: a deadlock, or a change of an
+// identity erased meanwhile, see isTransactionConflict) once its own retries are spent.
+const UNAVAILABLE_SQLSTATE = /^(08|57P0)|^(57014|53300|53400|40001|40P01)$/;
+const CONFLICT_SQLSTATE = new Set(['40001', '40P01']);
+
+/**
+ * True when a transaction failed only because a concurrent one won a conflict (serialization
+ * failure, deadlock): the same work, run again from the start, can succeed.
+ */
+export function isTransactionConflict(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 4) return false;
+  const e = error as { code?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && CONFLICT_SQLSTATE.has(e.code)) return true;
+  return (
+    isTransactionConflict(e.driverError, depth + 1) || isTransactionConflict(e.cause, depth + 1)
+  );
+}
 const UNAVAILABLE_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not established|the database system is (starting up|shutting down)|Too many connections|Client was closed/i;
 

@@ -64,7 +64,7 @@ export class ConsentController {
   @ApiOkResponse({ type: IdentityStateResponseDto, description: "The identity's lists" })
   @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
   getIdentityState(@Param() p: IdentityParams): Promise<IdentityStateResponseDto> {
-    const identity = this.consents.normalize(p.identity, 'identity');
+    const identity = this.consents.normalizeLookup(p.identity, 'identity');
     return this.consents.identityState({ projectId: p.project_id, appId: p.app_id }, identity);
   }
 
@@ -123,7 +123,7 @@ export class ConsentController {
     ApiError.notFound('No audit record about this identity in this app.'),
   )
   async evidence(@Param() p: IdentityParams): Promise<EvidenceBundleDto> {
-    const identity = this.consents.normalize(p.identity, 'identity');
+    const identity = this.consents.normalizeLookup(p.identity, 'identity');
     const bundle = await this.evidenceBundles.bundle(
       { projectId: p.project_id, appId: p.app_id },
       identity,
@@ -147,7 +147,7 @@ export class ConsentController {
     @Param() p: IdentityParams,
     @Query() q: AuditQueryDto,
   ): Promise<AuditRecordPageResponseDto> {
-    const identity = this.consents.normalize(p.identity, 'identity');
+    const identity = this.consents.normalizeLookup(p.identity, 'identity');
     const page = await this.consents.auditPage(
       { projectId: p.project_id, appId: p.app_id },
       identity,

@@ -35,7 +35,8 @@ export class ConsentRepository {
   }
 
   /**
-   * Which of `lists` each of these identities is on. One query, whatever the count. A single
+   * Which of `lists` each of these identities is on (an erased identity by its stored form, see
+   * erasedForms; answered under the identity asked). One query, whatever the count. A single
    * identity uses a plain primary-key lookup of all its opt-outs (filtered here: at most three
    * rows), which plans and runs faster than `= ANY`, as a named statement; a batch is an unnamed
    * statement (see below) and sends `lists` as a ready-made array literal.
@@ -50,7 +51,12 @@ export class ConsentRepository {
       const result = await this.pool.query<{ identity: string; list_type: ListType }>({
         name: this.statementName('consent_opt_out_lists_one'),
         text: `SELECT identity, list_type FROM consent_state
-                WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND opted_out`,
+                WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND opted_out
+               UNION ALL
+               SELECT x.identity, s.list_type
+                 FROM erased_identities($1, $2, ARRAY[$3::varchar]) x
+                 JOIN consent_state s ON s.project_id = $1 AND s.app_id = $2
+                  AND s.identity = x.erased AND s.opted_out`,
         values: [projectId, appId, identities[0]],
       });
       return result.rows.filter((r) => lists.includes(r.list_type));
@@ -62,7 +68,12 @@ export class ConsentRepository {
     const result = await this.pool.query<{ identity: string; list_type: ListType }>({
       text: `SELECT identity, list_type FROM consent_state
               WHERE project_id = $1 AND app_id = $2 AND identity = ANY($3::varchar[])
-                AND list_type = ANY($4::varchar[]) AND opted_out`,
+                AND list_type = ANY($4::varchar[]) AND opted_out
+             UNION ALL
+             SELECT x.identity, s.list_type
+               FROM erased_identities($1, $2, $3::varchar[]) x
+               JOIN consent_state s ON s.project_id = $1 AND s.app_id = $2
+                AND s.identity = x.erased AND s.list_type = ANY($4::varchar[]) AND s.opted_out`,
       values: [projectId, appId, identities, arrayLiteral(lists)],
     });
     return result.rows;
@@ -136,31 +147,59 @@ export class ConsentRepository {
    * takes a row after another never arrives earlier than it (the clamp of event-time.ts relies on
    * that). One statement for any number of keys: the keys are locked one after the other in the
    * order given (a nested loop over the array: every caller sorts its keys the same way, so
-   * concurrent batches cannot deadlock), also when a key has no row yet.
+   * concurrent batches cannot deadlock), also when a key has no row yet. An erased identity is
+   * locked by its stored form (erasedForms), returned as `identity`: the changes are written by it.
    */
   async lockStates(
     tx: EntityManager,
     app: AppRef,
     keys: readonly { identity: string; listType: ListType }[],
-  ): Promise<{ current: StoredState | null; arrival: Date }[]> {
-    const rows: (StoredState & { arrival: Date; found: boolean | null; ord: string })[] =
-      await tx.query(
-        `SELECT k.ord, clock_timestamp() AS arrival, s.found, s.opted_out, s.since,
-                s.last_event_time, s.origin
-           FROM unnest($3::varchar[], $4::varchar[]) WITH ORDINALITY k(identity, list_type, ord)
-           LEFT JOIN LATERAL (
-             SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
-              WHERE project_id = $1 AND app_id = $2 AND identity = k.identity
-                AND list_type = k.list_type
-              FOR UPDATE
-           ) s ON true`,
-        [app.projectId, app.appId, keys.map((k) => k.identity), keys.map((k) => k.listType)],
-      );
-    const locked = new Array<{ current: StoredState | null; arrival: Date }>(keys.length);
-    for (const { ord, arrival, found, ...current } of rows) {
-      locked[Number(ord) - 1] = { current: found ? current : null, arrival };
+  ): Promise<{ current: StoredState | null; arrival: Date; identity: string }[]> {
+    const rows: (StoredState & {
+      arrival: Date;
+      found: boolean | null;
+      ord: string;
+      identity: string;
+    })[] = await tx.query(
+      `WITH k AS MATERIALIZED (
+         SELECT coalesce(x.erased, u.identity) AS identity, u.list_type, u.ord
+           FROM unnest($3::varchar[], $4::varchar[]) WITH ORDINALITY u(identity, list_type, ord)
+           LEFT JOIN erased_identities($1, $2, $3::varchar[]) x ON x.identity = u.identity
+          ORDER BY u.ord
+       )
+       SELECT k.ord, k.identity, clock_timestamp() AS arrival, s.found, s.opted_out, s.since,
+              s.last_event_time, s.origin
+         FROM k
+         LEFT JOIN LATERAL (
+           SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
+            WHERE project_id = $1 AND app_id = $2 AND identity = k.identity
+              AND list_type = k.list_type
+            FOR UPDATE
+         ) s ON true
+        ORDER BY k.ord`,
+      [app.projectId, app.appId, keys.map((k) => k.identity), keys.map((k) => k.listType)],
+    );
+    const locked = new Array<{ current: StoredState | null; arrival: Date; identity: string }>(
+      keys.length,
+    );
+    for (const { ord, arrival, found, identity, ...current } of rows) {
+      locked[Number(ord) - 1] = { current: found ? current : null, arrival, identity };
     }
     return locked;
+  }
+
+  /**
+   * The stored form of each of these identities that is erased in the app (by identity asked;
+   * the others are stored as they are). One query; nothing but an index probe for an app with no
+   * erasure (the database's erased_identities).
+   */
+  async erasedForms(app: AppRef, identities: readonly string[]): Promise<Map<string, string>> {
+    const result = await this.pool.query<{ identity: string; erased: string }>({
+      name: this.statementName('consent_erased_forms'),
+      text: `SELECT identity, erased FROM erased_identities($1, $2, $3::varchar[])`,
+      values: [app.projectId, app.appId, identities],
+    });
+    return new Map(result.rows.map((r) => [r.identity, r.erased]));
   }
 
   /**

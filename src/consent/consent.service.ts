@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { ApiError, FieldViolation } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
+import { isTransactionConflict } from '../common/database-errors.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
 import type { AppRef } from '../kernel/app-ref.js';
@@ -21,7 +22,11 @@ import {
   Outcome,
   Operation,
 } from './domain/consent-types.js';
-import { InvalidIdentityError, normalizeIdentity } from './domain/identity.js';
+import {
+  InvalidIdentityError,
+  normalizeIdentity,
+  normalizeLookupIdentity,
+} from './domain/identity.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import { checkEventTime } from './domain/event-time.js';
 import { parseInstant } from './domain/point-in-time.js';
@@ -105,6 +110,24 @@ export class ConsentService {
   }
 
   /**
+   * Normalises one identity to look up, or throws a 400 naming `field`: also the stored form of
+   * an erased identity (`erased:<key>`), which only reads take.
+   */
+  normalizeLookup(raw: unknown, field: string): string {
+    try {
+      return normalizeLookupIdentity(raw);
+    } catch (e) {
+      if (e instanceof InvalidIdentityError) throw ApiError.field(field, `identity ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** How the identity is stored in the app: itself, or its erased form once erased. */
+  async storedIdentity(app: AppRef, identity: string): Promise<string> {
+    return (await this.consents.erasedForms(app, [identity])).get(identity) ?? identity;
+  }
+
+  /**
    * Validates an optional event_time / evidence pair from a request; 400 on bad values. An
    * event time more than 5 minutes ahead is refused; a closer one is clamped by applyChanges.
    */
@@ -167,8 +190,20 @@ export class ConsentService {
       for (const round of rounds) await this.applyRound(tx, ctx, round, results);
     };
     // Inside the caller's transaction when given one (e.g. a webhook delivery), else our own.
+    // A transaction that lost a conflict (a deadlock, or a change to an identity erased since it
+    // was planned: the chain trigger refuses it) is run again, up to three times; inside the
+    // caller's transaction the caller retries (the error maps to 503).
     if (outer) await run(outer);
-    else await this.dataSource.transaction(run);
+    else {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.dataSource.transaction(run);
+          break;
+        } catch (e) {
+          if (attempt >= 3 || !isTransactionConflict(e)) throw e;
+        }
+      }
+    }
     let applied = 0;
     for (const r of results) if (r.outcome === Outcome.APPLIED) applied++;
     this.logger.log(
@@ -203,13 +238,15 @@ export class ConsentService {
           plan: planChange(current, { action: c.action, eventTime: c.eventTime, arrival }),
         };
       });
+      // An erased identity is written by its stored form (lockStates resolved it).
+      const stored = locked.map((l) => l.identity);
       const { ids, lost } = await this.consents.recordChanges(
         tx,
         ctx,
         pending.map(({ c }, k) => {
           const { plan, current } = planned[k]!;
           return {
-            identity: c.identity,
+            identity: stored[k]!,
             listType: c.listType,
             operation: plan.operation,
             outcome: plan.outcome,
@@ -233,7 +270,7 @@ export class ConsentService {
         if (plan.outcome === Outcome.APPLIED) {
           applied.push({
             trigger: c.action === ChangeAction.OPT_OUT ? 'OPT_OUT' : 'OPT_IN',
-            identity: c.identity,
+            identity: stored[k]!,
             listType: c.listType,
             origin: ctx.origin,
             auditRecordId,
@@ -257,7 +294,7 @@ export class ConsentService {
       pending =
         lost.size === 0
           ? []
-          : pending.filter(({ c }) => lost.has(stateKey(c.identity, c.listType)));
+          : pending.filter((_, k) => lost.has(stateKey(stored[k]!, pending[k]!.c.listType)));
     }
   }
 
@@ -369,10 +406,24 @@ export class ConsentService {
     const at = parseInstant(atText);
     if (typeof at === 'string') throw ApiError.field('at', `at ${at}`);
     const identities = this.normalizeAll(rawIdentities);
-    const [{ mode: recorded, now }, rows] = await Promise.all([
+    // Erased identities are read by their stored form (their trail was rewritten to it), and
+    // answered under the identity asked.
+    const erased = await this.consents.erasedForms(app, identities);
+    const asked = new Map<string, string>();
+    for (const [identity, form] of erased) asked.set(form, identity);
+    const [{ mode: recorded, now }, found] = await Promise.all([
       this.audit.modeRecordedBy(app, at),
-      this.audit.optOutsRecordedBy(app, identities, listsThatStop(contentType), at),
+      this.audit.optOutsRecordedBy(
+        app,
+        erased.size === 0 ? identities : identities.map((i) => erased.get(i) ?? i),
+        listsThatStop(contentType),
+        at,
+      ),
     ]);
+    const rows =
+      erased.size === 0
+        ? found
+        : found.map((r) => ({ ...r, identity: asked.get(r.identity) ?? r.identity }));
     if (at.getTime() > now.getTime())
       throw ApiError.field('at', 'at must not be in the future (later than the database clock)');
     const mode = recorded ?? this.settings.defaultMode;
@@ -477,7 +528,8 @@ export class ConsentService {
   }
 
   async identityState(app: AppRef, identity: string) {
-    const rows = await this.consents.findOptOuts(app.projectId, app.appId, identity);
+    const stored = await this.storedIdentity(app, identity);
+    const rows = await this.consents.findOptOuts(app.projectId, app.appId, stored);
     return {
       identity,
       opted_out: rows.length > 0,
@@ -516,7 +568,7 @@ export class ConsentService {
     const rows = await this.audit.listForIdentity(
       app.projectId,
       app.appId,
-      identity,
+      await this.storedIdentity(app, identity),
       pageSize + 1,
       afterId,
       kinds,

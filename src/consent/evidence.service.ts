@@ -31,7 +31,9 @@ export class EvidenceService {
     private readonly signing: AuditSigningService,
   ) {}
 
-  async bundle(app: AppRef, identity: string): Promise<EvidenceBundle> {
+  async bundle(app: AppRef, asked: string): Promise<EvidenceBundle> {
+    // An erased identity's records are filed under its stored form: the bundle is about that.
+    const identity = await this.consent.storedIdentity(app, asked);
     const chained = await this.chain.identityChainRecords(app, identity);
     if (chained.length === 0) {
       throw ApiError.notFound('No audit record about this identity in this app.');
@@ -74,6 +76,9 @@ export class EvidenceService {
         actor: dto.actor,
         reason: dto.reason,
         evidence_text: c.evidence_text,
+        // An erased record's free texts are gone: the digests the chain covers stand for them.
+        ...(c.reason_sha256 === null ? {} : { reason_sha256: c.reason_sha256 }),
+        ...(c.evidence_sha256 === null ? {} : { evidence_sha256: c.evidence_sha256 }),
         batch_id: dto.batch_id,
         event_time: dto.event_time,
         claimed_event_time: dto.claimed_event_time,
@@ -98,7 +103,7 @@ export class EvidenceService {
       app_id: app.appId,
       identity,
       identity_key: chained[0]!.identity_key,
-      state: await this.consent.identityState(app, identity),
+      state: { ...(await this.consent.identityState(app, asked)), identity },
       records,
       chain: { prev_hash: (await this.chain.prevHashAt(app, String(firstSeq)))!, links },
       checkpoint: {

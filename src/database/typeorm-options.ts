@@ -28,6 +28,8 @@ import { ImportEntity, ImportErrorEntity, ImportRowEntity } from '../imports/imp
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
+import { IdentityErasureEntity } from '../erasure/identity-erasure.entity.js';
+import { IdentityErasure1765000000000 } from './migrations/1765000000000-identity-erasure.js';
 
 export const ENTITIES = [
   AppSettingsEntity,
@@ -47,6 +49,7 @@ export const ENTITIES = [
   ImportRowEntity,
   ImportErrorEntity,
   AuditCheckpointEntity,
+  IdentityErasureEntity,
 ];
 export const MIGRATIONS = [
   InitialSchema1763800000000,
@@ -61,6 +64,7 @@ export const MIGRATIONS = [
   SettingsHistoryPointInTime1764700000000,
   AuditHashChain1764800000000,
   AuditCheckpoints1764900000000,
+  IdentityErasure1765000000000,
 ];
 
 /**

@@ -28,7 +28,10 @@ export interface SendAttemptContext {
 /** The append-only send_attempts. */
 @Injectable()
 export class SendGateRepository {
-  /** Appends one row per attempt in one statement, in the caller's transaction. */
+  /**
+   * Appends one row per attempt in one statement (after one read of which identities are
+   * erased), in the caller's transaction.
+   */
   async insertAttempts(
     tx: EntityManager,
     ctx: SendAttemptContext,
@@ -42,8 +45,14 @@ export class SendGateRepository {
       ctx.actor,
       ctx.correlationId,
     ];
+    // An identity erased in the app is recorded by its stored form, never in clear again.
+    const erased: { identity: string; erased: string }[] = await tx.query(
+      `SELECT identity, erased FROM erased_identities($1, $2, $3::varchar[])`,
+      [ctx.app.projectId, ctx.app.appId, attempts.map((a) => a.identity)],
+    );
+    const storedAs = new Map(erased.map((e) => [e.identity, e.erased]));
     const values = attempts.map((a) => {
-      params.push(a.identity, a.channel, a.lists);
+      params.push(storedAs.get(a.identity) ?? a.identity, a.channel, a.lists);
       const n = params.length;
       return `($1, $2, $${n - 2}, $${n - 1}, $3, $4, $${n}::text[], $5, $6)`;
     });
@@ -55,6 +64,7 @@ export class SendGateRepository {
        RETURNING id, identity, channel, lists, created_at`,
       params,
     );
-    return rows.map((r) => ({ ...r, id: String(r.id) }));
+    // Answered under the identity asked (rows come back in the order of VALUES).
+    return rows.map((r, i) => ({ ...r, identity: attempts[i]!.identity, id: String(r.id) }));
   }
 }

@@ -20,6 +20,12 @@ export interface EvidenceRecord {
   reason: string | null;
   /** The evidence as stored (jsonb text): what the chain's evidence digest covers. */
   evidence_text: string | null;
+  /**
+   * An erased record's reason and evidence are removed (null above); the SHA-256 (hex) the chain
+   * covers for each stands for it. Absent otherwise.
+   */
+  reason_sha256?: string;
+  evidence_sha256?: string;
   batch_id: string | null;
   event_time: string;
   claimed_event_time: string | null;
@@ -146,8 +152,16 @@ export function checkEvidence(bundle: EvidenceBundle, pinnedKey?: string): Evide
       ['operation', r.operation, f.operation],
       ['outcome', r.outcome, f.outcome],
       ['actor', r.actor, f.actor],
-      ['reason', textDigest(r.reason), f.reason_sha256],
-      ['evidence', textDigest(r.evidence_text), f.evidence_sha256],
+      [
+        'reason',
+        r.reason === null ? (r.reason_sha256 ?? null) : textDigest(r.reason),
+        f.reason_sha256,
+      ],
+      [
+        'evidence',
+        r.evidence_text === null ? (r.evidence_sha256 ?? null) : textDigest(r.evidence_text),
+        f.evidence_sha256,
+      ],
       ['batch_id', r.batch_id, f.batch_id],
       ['event_time', isoMs(r.event_time), msOf(f.event_time_us)],
       ['claimed_event_time', isoMs(r.claimed_event_time), msOf(f.claimed_event_time_us)],

@@ -76,6 +76,12 @@ export enum AuditRecordKind {
    * secret. The one kind about the app, not an identity: its identity and list_type are null.
    */
   SETTINGS_CHANGE = 'SETTINGS_CHANGE',
+  /**
+   * An erasure of the identity (POST .../identities/{identity}:erase): its clear value and free
+   * texts were removed everywhere; it stays on its lists by its keyed hash (identity
+   * `erased:<key>`). reason: the request's reference, if given.
+   */
+  ERASURE = 'ERASURE',
 }
 export const AUDIT_RECORD_KINDS = Object.values(AuditRecordKind);
 
