@@ -13,8 +13,8 @@
 //   fields (the others may be there); an array shows all its elements in order; `...` is an
 //   omission (a bare `...` in an object, in an array: any number of elements, as a value: any
 //   value); the string `"..."` is any value; inside a string `...` stands for any text and
-//   `$NAME` for the shell variable's value after the command. Anything else is text, compared
-//   line by line (trimmed) with the same `...` and `$NAME`, somewhere in the output.
+//   `$NAME` for the shell variable's value after the command. Anything else is text, which must
+//   be in the output (with the same `...` and `$NAME`), white space compared as one space.
 import { readFileSync } from 'node:fs';
 
 export interface Expectation {
@@ -306,7 +306,7 @@ export function parseShownJson(text: string): Pattern {
 export type Vars = (name: string) => string | undefined;
 
 /** A shown string (with `...` and `$NAME`) as a RegExp matching the whole text. */
-function stringPattern(shown: string, vars: Vars): RegExp {
+function stringPattern(shown: string, vars: Vars, whole = true): RegExp {
   const parts = shown.split(/(\.\.\.|…|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)/);
   const source = parts
     .map((part, j) => {
@@ -318,7 +318,7 @@ function stringPattern(shown: string, vars: Vars): RegExp {
       return escapeRe(value);
     })
     .join('');
-  return new RegExp(`^${source}$`);
+  return new RegExp(whole ? `^${source}$` : source);
 }
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -408,19 +408,10 @@ export function compareOutput(shown: string, output: string, vars: Vars): string
     }
     return mismatch(pattern, actual, vars, '');
   }
-  // Text: the shown lines, consecutive, somewhere in the output.
-  const want = t.split('\n').map((l) => l.trim());
-  const got = output
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l, k, all) => l !== '' || all.slice(k).some((x) => x !== ''));
-  const lineItems: (Pattern | 'rest')[] = [
-    'rest',
-    ...want.map((l): Pattern | 'rest' =>
-      l === '...' || l === '…' ? 'rest' : { k: 'string', s: l },
-    ),
-    'rest',
-  ];
-  const d = arrayMismatch(lineItems, got, vars, 'output line');
-  return d ? `the shown lines are not in the output (${d})` : null;
+  // Text: the shown text somewhere in the output, every run of white space (line breaks
+  // included) taken as one space, so that the README may wrap a long line.
+  const flat = (x: string) => x.replace(/\s+/g, ' ').trim();
+  return stringPattern(flat(t), vars, false).test(flat(output))
+    ? null
+    : 'the shown text is not in the output';
 }
