@@ -17,6 +17,7 @@ import {
   Command,
   commandsOf,
   compareOutput,
+  fencedBlocks,
   isCurlBlock,
   readReadme,
   variablesOf,
@@ -137,6 +138,48 @@ const clip = (s: string, n = 1500) =>
   s.length > n ? `${s.slice(0, n)}... (${s.length} chars)` : s;
 
 describe(`the README's examples (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => {
+  it('reads the blocks, the skip marker, commands over several lines and their shown outputs', () => {
+    const md = [
+      'Some text',
+      '<!-- readme-test: skip (needs a container) -->',
+      '```bash',
+      'docker compose exec app curl -s localhost:3000/health',
+      '```',
+      '```sh',
+      '# prose before a command',
+      'A=$(curl -s -X POST x \\',
+      '  -d \'{"k":"a # not a comment"}\')',
+      'echo "$A"   # -> {"a":1}',
+      "cat > f.csv <<'CSV'",
+      'a,b',
+      'CSV',
+      'curl -s y',
+      '# -> 201 {"b":',
+      '#    2}',
+      '# or else (prose, not checked):',
+      '# {"b":3}',
+      '```',
+      '```bash',
+      'npm start   # no curl here: not run',
+      '```',
+    ].join('\n');
+    const blocks = fencedBlocks(md);
+    expect(blocks.map((b) => [b.line, b.lang, b.skip, isCurlBlock(b)])).toEqual([
+      [3, 'bash', 'needs a container', true],
+      [6, 'sh', undefined, true],
+      [20, 'bash', undefined, false],
+    ]);
+    expect(commandsOf(blocks[1]!)).toEqual([
+      { line: 8, text: 'A=$(curl -s -X POST x \\\n  -d \'{"k":"a # not a comment"}\')' },
+      { line: 10, text: 'echo "$A"   # -> {"a":1}', expect: { from: 10, to: 10, text: '{"a":1}' } },
+      { line: 11, text: "cat > f.csv <<'CSV'\na,b\nCSV" },
+      { line: 14, text: 'curl -s y', expect: { from: 15, to: 16, status: 201, text: '{"b":\n2}' } },
+    ]);
+    expect(() => fencedBlocks('<!-- readme-test: skip -->\n```bash\ncurl x\n```')).toThrow(
+      'README.md:1: a readme-test skip marker needs a (reason)',
+    );
+  });
+
   it('the shown-output convention: "...", $NAME, objects showing some fields, text lines', () => {
     const vars = (n: string) => ({ ID: '01K9' })[n];
     expect(compareOutput('{"a":1,...}', '{"a":1,"b":2}', vars)).toBeNull();
@@ -299,6 +342,7 @@ describe(`the README's examples (${onPostgres ? 'PostgreSQL' : 'embedded'})`, ()
       );
     process.stdout.write(
       `[readme] ran ${run.length} README blocks (${commands.length} commands, ${curls} curl calls) in ${seconds} s` +
+        `${failed !== undefined ? ` (stopped at README.md:${failed})` : ''}` +
         ` on ${onPostgres ? 'PostgreSQL' : 'the embedded database'}; skipped ${skipped.length}` +
         `${skipped.map((b) => `\n  README.md:${b.line}: ${b.skip}`).join('')}\n`,
     );
