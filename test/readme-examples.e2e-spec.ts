@@ -107,10 +107,13 @@ function runBash(
   cwd: string,
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  const child = spawn('bash', ['-e', '-o', 'pipefail', '-s'], {
+  // A file, not stdin: a command that reads its input must not read the rest of the script.
+  const file = join(cwd, '.readme-test-script.sh');
+  writeFileSync(file, script);
+  const child = spawn('bash', ['-e', '-o', 'pipefail', file], {
     cwd,
     env,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
@@ -121,7 +124,6 @@ function runBash(
     timedOut = true;
     child.kill('SIGKILL');
   }, RUN_TIMEOUT_MS);
-  child.stdin.end(script);
   return new Promise((resolve) =>
     child.once('exit', (code) => {
       clearTimeout(timer);
