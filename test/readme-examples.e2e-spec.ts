@@ -351,6 +351,8 @@ describe(`the README's examples (${onPostgres ? 'PostgreSQL' : 'embedded'})`, ()
     if (failures.length > 0)
       throw new Error(
         `${failures.length} README example(s) do not do what the README says:\n\n${failures.join('\n\n')}` +
+          `\n\n(fix the example or what the README shows; a block that cannot run in a test gets` +
+          ` <!-- readme-test: skip (why) --> right before its fence)` +
           `\n\nservice log (last lines):\n${service.output().split('\n').slice(-15).join('\n')}`,
       );
     expect(finished).toBe(true);
