@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { AdminKeyStatus, BootstrapAdminKey } from '../src/auth/bootstrap-admin-key.js';
 import { bootSummary } from '../src/boot-summary.js';
@@ -12,7 +11,15 @@ import { configKeys, loadConfig } from '../src/config/app-config.js';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
 import { buildDataSourceOptions } from '../src/database/typeorm-options.js';
 import { LOCK_FILE } from '../src/database/data-dir-lock.js';
-import { Api, newApp, ServiceProcess, spawnService, startTestApp, TestApp } from './utils.js';
+import {
+  Api,
+  freshPostgresDatabase,
+  newApp,
+  ServiceProcess,
+  spawnService,
+  startTestApp,
+  TestApp,
+} from './utils.js';
 
 // First run: the bootstrap admin key and the keys CLI, each on a database of its own of this
 // run's kind (a fresh PostgreSQL database with DATABASE_URL, else a fresh embedded one), since
@@ -33,20 +40,9 @@ function tempDir(): string {
 
 /** A fresh, empty PostgreSQL database on the run's server (dropped after the file). */
 async function freshPostgres(): Promise<string> {
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  const name = `consent_gate_first_run_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
-  });
-  const u = new URL(process.env.DATABASE_URL!);
-  u.pathname = `/${name}`;
-  return u.toString();
+  const db = await freshPostgresDatabase('consent_gate_first_run');
+  cleanups.push(() => db.drop());
+  return db.url;
 }
 
 /**

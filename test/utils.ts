@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import pg from 'pg';
 import { AppConfig, configKeys, loadConfig } from '../src/config/app-config.js';
 import { createApp } from '../src/bootstrap.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -253,6 +254,31 @@ export async function spawnService(
       const code = await exited;
       clearTimeout(timer);
       return code;
+    },
+  };
+}
+
+/**
+ * A fresh, empty PostgreSQL database on the server of DATABASE_URL (not the run's shared one),
+ * for a test that needs a database of its own; `drop` removes it.
+ */
+export async function freshPostgresDatabase(
+  prefix: string,
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  const name = `${prefix}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(process.env.DATABASE_URL!);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
     },
   };
 }
