@@ -16,7 +16,11 @@ export class EvidenceBundleDto implements EvidenceBundle {
   @ApiProperty({ example: '01EB37HMH1M6SV18ABNS3G135H' })
   app_id: string;
 
-  @ApiProperty({ description: 'Normalised identity', example: '46732001122' })
+  @ApiProperty({
+    description:
+      'Normalised identity; once erased, its stored form (erased:<identity_key>), which the records carry',
+    example: '46732001122',
+  })
   identity: string;
 
   @ApiProperty({
@@ -34,7 +38,7 @@ export class EvidenceBundleDto implements EvidenceBundle {
 
   @ApiProperty({
     description:
-      'Every audit record about the identity, in chain order, with its clear values (evidence_text: the evidence as stored, the text its digest covers) and chain_seq',
+      'Every audit record about the identity, in chain order, with its clear values (evidence_text: the evidence as stored, the text its digest covers) and chain_seq; an erased record has reason and evidence_text null and carries reason_sha256 / evidence_sha256, the digests the chain covers',
     type: 'array',
     items: { type: 'object' },
   })
