@@ -13,6 +13,7 @@ import { AuditModule } from './audit/audit.module.js';
 import { ConsentModule } from './consent/consent.module.js';
 import { ExportsModule } from './exports/exports.module.js';
 import { HealthModule } from './health/health.module.js';
+import { ConsoleModule } from './console/console.module.js';
 import { LoggerModule } from 'nestjs-pino';
 import { loggerParams } from './logging/logging.js';
 import { MetricsModule } from './metrics/metrics.js';
@@ -65,6 +66,7 @@ export class AppModule {
         RetentionModule,
         MetricsModule,
         HealthModule,
+        ConsoleModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
