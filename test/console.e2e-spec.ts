@@ -9,6 +9,7 @@ import pw from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { CONSOLE_CSP } from '../src/console/console.controller.js';
+import { Receiver } from './callback-receiver.js';
 import {
   abandonPendingJobs,
   ADMIN_KEY,
@@ -17,6 +18,7 @@ import {
   randomPhone,
   startTestApp,
   TestApp,
+  until,
 } from './utils.js';
 
 export const CHROMIUM_ARGS = [
@@ -41,8 +43,10 @@ describe('compliance console (headless Chromium)', () => {
   const marketing = randomPhone();
   const all = [randomPhone(), randomPhone()];
   const pageErrors: string[] = [];
+  const receiver = new Receiver();
 
   beforeAll(async () => {
+    await receiver.start();
     t = await startTestApp({
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '50',
@@ -75,6 +79,7 @@ describe('compliance console (headless Chromium)', () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
     if (ds) await abandonPendingJobs(ds, [a.projectId]);
     await t?.close();
+    await receiver.stop();
   });
 
   async function signIn(key: string): Promise<void> {
@@ -225,21 +230,56 @@ describe('compliance console (headless Chromium)', () => {
     await expect(sizes.nth(2).locator('td').nth(1).textContent()).resolves.toBe('1');
   });
 
-  it('verifies the audit chain and shows the failed deliveries', async () => {
+  it('verifies the audit chain, shows the failed deliveries and redelivers one', async () => {
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.locator('#checkpoint-result dd').first().waitFor();
     await expect(page.locator('#verify-result').textContent()).resolves.toContain('Verified');
     // The evidence bundle signed a checkpoint of the head.
-    await expect(page.locator('#checkpoint-result').textContent()).resolves.toContain(
-      'Latest checkpoint',
+    await expect(page.locator('#checkpoint-result').textContent()).resolves.toMatch(
+      /^Latest checkpoint\d+Signed/,
+    );
+
+    // A callback the receiver refuses (400: given up at once).
+    const path = receiver.path();
+    receiver.failNext(path, 1, 400);
+    const sub = await api.post(`${a.base}/callbacks`, {
+      target_url: receiver.url + path,
+      secret: 'callback-signing-secret-0123',
+      triggers: ['OPT_OUT'],
+    });
+    expect(sub.status).toBe(201);
+    await api.put(`${a.base}/identities/${randomPhone()}/opt-outs/OPT_OUT_ALL`);
+    await until(
+      'the given-up callback',
+      () => api.get(`${a.base}/callbacks/${sub.body.id}/deliveries?outcome=GAVE_UP`),
+      (r) => r.body.deliveries.length === 1,
     );
     await page.getByRole('button', { name: 'Show failed deliveries' }).click();
     await page.waitForFunction(() =>
       /failed repl/.test(document.getElementById('status')!.textContent!),
     );
     await expect(page.locator('#status').textContent()).resolves.toBe(
-      '0 failed repl(ies), 0 callback(s) given up.',
+      '0 failed repl(ies), 1 callback(s) given up.',
     );
+    await expect(page.locator('#reply-failures tbody').textContent()).resolves.toBe('None.');
+    const failed = page.locator('#callback-failures tbody tr');
+    await expect(failed.count()).resolves.toBe(1);
+    await expect(failed.first().textContent()).resolves.toContain('HTTP 400 (not retryable)');
+    await failed
+      .first()
+      .getByRole('button', { name: /^Redeliver event / })
+      .click();
+    await page.waitForFunction(() =>
+      /^Redelivery of event .* queued/.test(document.getElementById('status')!.textContent!),
+    );
+    // The receiver now accepts it: the same event arrives a second time.
+    const got = await until(
+      'the redelivery',
+      () => receiver.at(path),
+      (r) => r.length === 2,
+    );
+    expect(got[1]!.body).toBe(got[0]!.body);
+    expect(got[1]!.answered).toBe(200);
   });
 
   it('a read-only key sees no import, erase or redeliver; the key stays out of the page', async () => {

@@ -25,7 +25,12 @@ function el(tag, props = {}, ...children) {
 
 function fillTable(table, rows) {
   const body = table.tBodies[0];
-  body.replaceChildren(...rows.map((cells) => el('tr', {}, ...cells.map(cell))));
+  if (rows.length === 0) {
+    const columns = String(table.tHead.rows[0].cells.length);
+    body.replaceChildren(el('tr', {}, el('td', { colspan: columns, class: 'none' }, 'None.')));
+  } else {
+    body.replaceChildren(...rows.map((cells) => el('tr', {}, ...cells.map(cell))));
+  }
   table.hidden = false;
 }
 
@@ -44,7 +49,7 @@ function fail(e) {
 }
 
 function time(iso) {
-  return iso ? new Date(iso).toLocaleString() : '';
+  return iso ? new Date(iso).toLocaleString(undefined, { timeZoneName: 'short' }) : '';
 }
 
 function can(scope) {
@@ -205,7 +210,7 @@ async function checkAt() {
   const by = r.decided_by?.length ? `, decided by audit record(s) ${r.decided_by.join(', ')}` : '';
   $('at-answer').replaceChildren(
     el('span', { class: r.decision === 'ALLOW' ? 'ok' : 'bad' }, verdict),
-    ` at ${time(answer.at)} (${answer.mode} mode).${lists}${by}. ${r.reason}`,
+    ` at ${time(answer.at)} (${answer.mode} mode).${lists}${by}. Reason: ${r.reason}`,
   );
 }
 
@@ -337,6 +342,7 @@ async function runImport(file) {
     await new Promise((r) => setTimeout(r, 500));
   }
   bar.value = 1;
+  $('import-bar-label').textContent = `Imported ${file.name}`;
   $('import-summary').textContent =
     `${s.status}: ${s.rows_read} rows read, ${s.applied} applied, ${s.no_change} unchanged, ` +
     `${s.superseded} superseded, ${s.rejected} rejected.${s.error ? ` ${s.error}` : ''}`;
@@ -432,7 +438,7 @@ async function loadFailures() {
         cb.target_url,
         el('td', {}, el('code', {}, d.event_id)),
         d.trigger,
-        d.http_status == null ? (d.error ?? '') : `${d.http_status} ${d.error ?? ''}`,
+        d.error ?? (d.http_status == null ? '' : `HTTP ${d.http_status}`),
         time(d.attempted_at),
         el('td', {}, button),
       ]);
