@@ -21,6 +21,13 @@ import {
   until,
 } from './utils.js';
 
+// The page's globals, for the functions that run in the browser (page.evaluate, waitForFunction).
+declare const document: {
+  activeElement: { id: string } | null;
+  getElementById(id: string): { textContent: string | null } | null;
+  querySelector(selector: string): { textContent: string | null } | null;
+};
+
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -212,7 +219,7 @@ describe('compliance console (headless Chromium)', () => {
       'SUCCEEDED: 3 rows read, 2 applied, 0 unchanged, 0 superseded, 1 rejected.',
     );
     await expect(
-      page.locator('#import-bar').evaluate((b: HTMLProgressElement) => b.value),
+      page.locator('#import-bar').evaluate((b) => (b as unknown as { value: number }).value),
     ).resolves.toBe(1);
     const rejected = page.locator('#import-errors tbody tr');
     await expect(rejected.count()).resolves.toBe(1);
