@@ -89,6 +89,24 @@ describe('compliance console (headless Chromium)', () => {
     await receiver.stop();
   });
 
+  /** Waits until the status line (aria-live) matches: each action's last step writes it. */
+  async function status(re: RegExp): Promise<void> {
+    await page.waitForFunction(
+      (source) => new RegExp(source).test(document.getElementById('status')!.textContent!),
+      re.source,
+    );
+  }
+
+  /** Signs out (the page reloads) and waits for the remembered project id to be filled in. */
+  async function signOut(): Promise<void> {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    await page.waitForFunction(
+      (id) => (document.getElementById('project-id') as unknown as { value: string }).value === id,
+      a.projectId,
+    );
+  }
+
   async function signIn(key: string): Promise<void> {
     await page.goto(`${t.baseUrl}/console`);
     await page.getByLabel('API key').fill(key);
@@ -96,6 +114,8 @@ describe('compliance console (headless Chromium)', () => {
     await page.getByLabel('App id').fill(a.appId);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#whoami').waitFor();
+    // The lists are loaded right after sign-in.
+    await page.locator('#list-table tbody tr').nth(2).waitFor();
   }
 
   it('serves its three files with a strict Content-Security-Policy, without the API doc', async () => {
@@ -125,6 +145,7 @@ describe('compliance console (headless Chromium)', () => {
     const typed = `+${marketing.slice(0, 2)} ${marketing.slice(2, 5)}-${marketing.slice(5)}`;
     await page.getByLabel('Phone number or channel identity').fill(typed);
     await page.getByRole('button', { name: 'Look up' }).click();
+    await status(/audit record\(s\)/);
     const heading = page.locator('#identity-heading');
     await expect(heading.textContent()).resolves.toBe(`Identity ${marketing}`);
     // Focus moves to the result for keyboard and screen-reader users.
@@ -164,7 +185,7 @@ describe('compliance console (headless Chromium)', () => {
 
     // Erase asks for the identity first; a service without the endpoint yet says so.
     await page.getByRole('button', { name: 'Erase this identity…' }).click();
-    await expect(page.locator('#erase-dialog').getAttribute('open')).resolves.toBe('');
+    await page.locator('#erase-dialog[open]').waitFor();
     await page.getByLabel(/Type the identity/).fill(marketing);
     await page.getByRole('button', { name: 'Erase permanently' }).click();
     await page.waitForFunction(() => {
@@ -195,7 +216,7 @@ describe('compliance console (headless Chromium)', () => {
         .map((l) => l.split(',')[0])
         .sort(),
     ).toEqual([...all].sort());
-    await expect(page.locator('#status').textContent()).resolves.toMatch(/^Exported OPT_OUT_ALL/);
+    await status(/^Exported OPT_OUT_ALL/);
 
     const fresh = [randomPhone(), randomPhone()];
     const file = [
@@ -210,11 +231,8 @@ describe('compliance console (headless Chromium)', () => {
       buffer: Buffer.from(file),
     });
     await page.getByRole('button', { name: 'Upload and import' }).click();
-    await page.waitForFunction(
-      () => /^SUCCEEDED/.test(document.getElementById('import-summary')!.textContent!),
-      undefined,
-      { timeout: 20_000 },
-    );
+    // Written once the rejected rows are shown.
+    await status(/^Import finished/);
     await expect(page.locator('#import-summary').textContent()).resolves.toBe(
       'SUCCEEDED: 3 rows read, 2 applied, 0 unchanged, 0 superseded, 1 rejected.',
     );
@@ -291,10 +309,8 @@ describe('compliance console (headless Chromium)', () => {
 
   it('a read-only key sees no import, erase or redeliver; the key stays out of the page', async () => {
     const key = await api.post('/v1/api-keys', { name: 'console-reader', scopes: ['read'] });
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByLabel('API key').waitFor();
     // The project and app are remembered, the key is not.
-    await expect(page.getByLabel('Project id').inputValue()).resolves.toBe(a.projectId);
+    await signOut();
     await expect(page.getByLabel('API key').inputValue()).resolves.toBe('');
     await signIn(key.body.key_secret);
     await expect(page.locator('#whoami').textContent()).resolves.toContain('(read)');
@@ -314,7 +330,7 @@ describe('compliance console (headless Chromium)', () => {
     // A reload keeps the session (sessionStorage), a bad key is refused with a message.
     await page.reload();
     await page.locator('#whoami').waitFor();
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signOut();
     await page.getByLabel('API key').fill('cg_not_a_real_key_0123456789');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForFunction(() =>
