@@ -14,6 +14,7 @@ import { ConsentModule } from './consent/consent.module.js';
 import { ErasureModule } from './erasure/erasure.module.js';
 import { ExportsModule } from './exports/exports.module.js';
 import { HealthModule } from './health/health.module.js';
+import { ConsoleModule } from './console/console.module.js';
 import { LoggerModule } from 'nestjs-pino';
 import { loggerParams } from './logging/logging.js';
 import { MetricsModule } from './metrics/metrics.js';
@@ -67,6 +68,7 @@ export class AppModule {
         RetentionModule,
         MetricsModule,
         HealthModule,
+        ConsoleModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { Scope } from './api-key.entity.js';
-import { PUBLIC_KEY, SCOPE_KEY } from './auth.decorators.js';
+import { ANY_SCOPE_KEY, PUBLIC_KEY, SCOPE_KEY } from './auth.decorators.js';
 import { BearerAuthenticator } from './bearer-authenticator.js';
 import type { Principal } from './principal.js';
 
@@ -19,7 +19,9 @@ export class AuthGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const targets = [ctx.getHandler(), ctx.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const required = this.reflector.getAllAndOverride<Scope>(SCOPE_KEY, targets) ?? Scope.ADMIN;
+    const required = this.reflector.getAllAndOverride<boolean>(ANY_SCOPE_KEY, targets)
+      ? null
+      : (this.reflector.getAllAndOverride<Scope>(SCOPE_KEY, targets) ?? Scope.ADMIN);
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     req.principal = await this.authenticator.authenticate(req.headers.authorization, required);
     return true;

@@ -9,10 +9,11 @@ import { BearerAuthenticator } from './bearer-authenticator.js';
 import { BootstrapAdminKey } from './bootstrap-admin-key.js';
 import { OAuthController } from './oauth.controller.js';
 import { TokenService } from './token.service.js';
+import { WhoamiController } from './whoami.controller.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
-  controllers: [ApiKeyController, OAuthController],
+  controllers: [ApiKeyController, OAuthController, WhoamiController],
   providers: [
     ApiKeyService,
     TokenService,

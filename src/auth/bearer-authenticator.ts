@@ -41,12 +41,13 @@ export class BearerAuthenticator {
     return principal != null && hasScope(principal, required);
   }
 
-  async authenticate(header: string | undefined, required: Scope): Promise<Principal> {
+  /** `required` null: any valid token, whatever its scopes. */
+  async authenticate(header: string | undefined, required: Scope | null): Promise<Principal> {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) throw missingBearer();
     const principal = await this.resolve(match[1]!);
     if (!principal) throw ApiError.unauthenticated();
-    if (!hasScope(principal, required)) {
+    if (required !== null && !hasScope(principal, required)) {
       throw missingScope(required);
     }
     return principal;

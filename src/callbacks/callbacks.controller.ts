@@ -109,6 +109,8 @@ export class CallbacksController {
   @RequireScope(Scope.READ)
   @ApiOperation({
     summary: "The subscription's delivery log: every attempt, newest first, paged",
+    description:
+      'With outcome=GAVE_UP, only the failed deliveries (redeliver one with :redeliver). Give the same outcome again with each page_token.',
   })
   @ApiOkResponse({
     type: CallbackDeliveryPageResponseDto,
@@ -123,6 +125,7 @@ export class CallbacksController {
     const page = await this.callbacks.deliveries(app(p), p.callback_id, {
       pageSize: q.page_size ?? 50,
       pageToken: q.page_token,
+      outcome: q.outcome,
     });
     return { deliveries: page.deliveries, next_page_token: page.nextPageToken };
   }

@@ -201,19 +201,23 @@ export class CallbacksRepository {
     );
   }
 
-  /** One page of a subscription's delivery log, newest first, with ids below `beforeId`. */
+  /**
+   * One page of a subscription's delivery log, newest first, with ids below `beforeId` (and only
+   * the attempts with `outcome`, when given).
+   */
   async listDeliveries(
     subscriptionId: string,
-    opts: { beforeId?: string; limit: number },
+    opts: { beforeId?: string; limit: number; outcome?: DeliveryOutcome },
   ): Promise<DeliveryRow[]> {
     const { rows } = await this.pool.query<DeliveryRow>(
       `SELECT id, subscription_id, job_id, event_id, trigger, attempt, outcome, http_status,
               error, duration_ms, attempted_at
          FROM callback_deliveries
         WHERE subscription_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
+          AND ($4::varchar IS NULL OR outcome = $4::varchar)
         ORDER BY id DESC
         LIMIT $3`,
-      [subscriptionId, opts.beforeId ?? null, opts.limit],
+      [subscriptionId, opts.beforeId ?? null, opts.limit, opts.outcome ?? null],
     );
     return rows.map((r) => ({ ...r, id: String(r.id), job_id: String(r.job_id) }));
   }

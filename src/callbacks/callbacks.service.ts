@@ -10,7 +10,12 @@ import { JobQueueRepository } from '../jobs/job-queue.repository.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { CALLBACK_JOB, CallbackJobPayload, sortTriggers } from './callback-payload.js';
 import { CallbackTrigger } from './callback-events.js';
-import { CallbacksRepository, DeliveryRow, SubscriptionRow } from './callbacks.repository.js';
+import {
+  CallbacksRepository,
+  DeliveryOutcome,
+  DeliveryRow,
+  SubscriptionRow,
+} from './callbacks.repository.js';
 import type {
   CallbackDeliveryDto,
   CallbackDto,
@@ -114,11 +119,15 @@ export class CallbacksService {
   async deliveries(
     app: AppRef,
     id: string,
-    q: { pageSize: number; pageToken?: string },
+    q: { pageSize: number; pageToken?: string; outcome?: DeliveryOutcome },
   ): Promise<{ deliveries: CallbackDeliveryDto[]; nextPageToken: string }> {
     const beforeId = readPageToken(q.pageToken, true);
     await this.mustFind(app, id);
-    const rows = await this.repo.listDeliveries(id, { beforeId, limit: q.pageSize + 1 });
+    const rows = await this.repo.listDeliveries(id, {
+      beforeId,
+      limit: q.pageSize + 1,
+      outcome: q.outcome,
+    });
     const page = rows.slice(0, q.pageSize);
     const next = rows.length > q.pageSize ? encodePageToken(page[page.length - 1]!.id) : '';
     return { deliveries: page.map(toDeliveryDto), nextPageToken: next };

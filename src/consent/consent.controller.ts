@@ -19,6 +19,7 @@ import {
   ConsentChangeResponseDto,
   IdentityListParams,
   IdentityStateResponseDto,
+  ListSizesResponseDto,
 } from './dto/native-consents.dto.js';
 import { IdentityParams } from './dto/sinch-consents.dto.js';
 import { EvidenceBundleDto } from './dto/evidence.dto.js';
@@ -54,6 +55,19 @@ export class ConsentController {
         ? await this.consents.check(app, dto.identities, contentType)
         : await this.consents.checkAt(app, dto.identities, contentType, dto.at);
     return answer.toBody();
+  }
+
+  @Get('lists')
+  @RequireScope(Scope.READ)
+  @ApiOperation({
+    summary: "The app's opt-out lists and how many identities are on each now",
+    description:
+      'One count per list (identities opted out now), 0 for an empty one. The identities themselves: GET .../consents/{list_type} (paged) or .../consents/{list_type}:export (streamed).',
+  })
+  @ApiOkResponse({ type: ListSizesResponseDto, description: 'Every list with its size' })
+  @ApiErrorResponse(400, 'Invalid request: each failing field named in a google.rpc.BadRequest')
+  async listSizes(@Param() p: AppParams): Promise<ListSizesResponseDto> {
+    return { lists: await this.consents.listSizes({ projectId: p.project_id, appId: p.app_id }) };
   }
 
   @Get('identities/:identity')

@@ -79,6 +79,17 @@ export class ConsentRepository {
     return result.rows;
   }
 
+  /** How many identities are on each list of the app (lists with none are left out). */
+  async listSizes(projectId: string, appId: string): Promise<Map<ListType, number>> {
+    const result = await this.pool.query<{ list_type: ListType; size: string }>({
+      text: `SELECT list_type, count(*) AS size FROM consent_state
+              WHERE project_id = $1 AND app_id = $2 AND opted_out
+              GROUP BY list_type`,
+      values: [projectId, appId],
+    });
+    return new Map(result.rows.map((r) => [r.list_type, Number(r.size)]));
+  }
+
   /** The opt-outs of one identity, with since and origin. */
   async findOptOuts(projectId: string, appId: string, identity: string): Promise<OptOutRow[]> {
     const result = await this.pool.query<OptOutRow>({

@@ -17,6 +17,7 @@ import {
   ChangeAction,
   ContentType,
   ConsentMode,
+  LIST_TYPES,
   ListType,
   Origin,
   Outcome,
@@ -525,6 +526,12 @@ export class ConsentService {
       throw ApiError.invalidRequest(violations);
     }
     return identities;
+  }
+
+  /** Every list of the app with the number of identities on it now (0 for an empty one). */
+  async listSizes(app: AppRef): Promise<{ list_type: ListType; size: number }[]> {
+    const sizes = await this.consents.listSizes(app.projectId, app.appId);
+    return LIST_TYPES.map((listType) => ({ list_type: listType, size: sizes.get(listType) ?? 0 }));
   }
 
   async identityState(app: AppRef, identity: string) {

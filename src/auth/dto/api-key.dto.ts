@@ -93,3 +93,21 @@ export class TokenResponseDto {
   @ApiProperty({ example: 'read write' })
   scope: string;
 }
+
+/** Who the bearer token is: GET /v1/whoami. */
+export class WhoamiResponseDto {
+  @ApiProperty({
+    description: 'The API key id; "admin" for ADMIN_API_KEY (and its access tokens)',
+    example: '01JDQ0Z6Y1ZJ7J8T5V7M3Q9K2A',
+  })
+  key_id: string;
+
+  @ApiProperty({
+    enum: Scope,
+    enumName: 'ApiKeyScope',
+    isArray: true,
+    description: "The token's scopes (admin implies every scope)",
+    example: ['read'],
+  })
+  scopes: Scope[];
+}

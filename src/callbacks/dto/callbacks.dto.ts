@@ -6,6 +6,7 @@ import {
   ArrayUnique,
   IsArray,
   IsEnum,
+  IsIn,
   IsOptional,
   IsString,
   Length,
@@ -177,7 +178,17 @@ export class CallbackListResponseDto {
 
 export const DELIVERY_OUTCOMES = ['SUCCEEDED', 'RETRYING', 'GAVE_UP'] as const;
 
-export class DeliveriesQueryDto extends PageQueryDto {}
+export class DeliveriesQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    enum: DELIVERY_OUTCOMES,
+    enumName: 'CallbackDeliveryOutcome',
+    description: 'Only attempts with this outcome (GAVE_UP: the failed deliveries, to redeliver)',
+    example: 'GAVE_UP',
+  })
+  @IsOptional()
+  @IsIn(DELIVERY_OUTCOMES, { message: 'outcome must be one of SUCCEEDED, RETRYING, GAVE_UP' })
+  outcome?: (typeof DELIVERY_OUTCOMES)[number];
+}
 
 /** One delivery attempt of a callback. */
 export class CallbackDeliveryDto {

@@ -87,6 +87,22 @@ export class ConsentStateDto {
   origin: Origin;
 }
 
+export class ListSizeDto {
+  @ApiProperty({ enum: ListType, enumName: 'ConsentListType', example: ListType.OPT_OUT_MARKETING })
+  list_type: ListType;
+
+  @ApiProperty({ description: 'Identities on the list now', example: 1204 })
+  size: number;
+}
+
+export class ListSizesResponseDto {
+  @ApiProperty({
+    type: [ListSizeDto],
+    description: 'Every list, in the order OPT_OUT_ALL, OPT_OUT_MARKETING, OPT_OUT_NOTIFICATION',
+  })
+  lists: ListSizeDto[];
+}
+
 export class IdentityStateResponseDto {
   @ApiProperty({ description: 'Normalised identity', example: '46732001122' })
   identity: string;

@@ -1,0 +1,70 @@
+import { Controller, Get, Header, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { Public } from '../auth/auth.decorators.js';
+
+/**
+ * What the console's pages may do: run and style only from its own files, talk only to this
+ * service, never be framed. No inline script or style anywhere (the page builds its DOM with
+ * textContent, never innerHTML with data).
+ */
+export const CONSOLE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+const asset = (name: string): string =>
+  readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8');
+
+/**
+ * The compliance console: three static files (HTML, CSS, one ES module) that call the /v1 API
+ * with the API key the user signs in with. The files need no token (they hold no data); every
+ * answer with data comes from the API, with the key's scopes.
+ */
+@ApiExcludeController()
+@Public()
+@Controller('console')
+export class ConsoleController {
+  private readonly files = {
+    html: asset('index.html'),
+    js: asset('console.js'),
+    css: asset('console.css'),
+  };
+
+  @Get()
+  @Header('content-type', 'text/html; charset=utf-8')
+  index(@Res({ passthrough: true }) reply: FastifyReply): string {
+    secure(reply);
+    return this.files.html;
+  }
+
+  @Get('console.js')
+  @Header('content-type', 'text/javascript; charset=utf-8')
+  script(@Res({ passthrough: true }) reply: FastifyReply): string {
+    secure(reply);
+    return this.files.js;
+  }
+
+  @Get('console.css')
+  @Header('content-type', 'text/css; charset=utf-8')
+  style(@Res({ passthrough: true }) reply: FastifyReply): string {
+    secure(reply);
+    return this.files.css;
+  }
+}
+
+function secure(reply: FastifyReply): void {
+  void reply
+    .header('content-security-policy', CONSOLE_CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('x-frame-options', 'DENY')
+    .header('cache-control', 'no-cache');
+}
