@@ -183,17 +183,23 @@ describe('compliance console (headless Chromium)', () => {
     const evidence = JSON.parse(readFileSync(await bundle.path(), 'utf8'));
     expect(evidence.identity ?? JSON.stringify(evidence)).toContain(marketing);
 
-    // Erase asks for the identity first; a service without the endpoint yet says so.
+    // Erase asks for the identity first, then erases it; it stays blocked, and its timeline is
+    // now about its erased form, with the ERASURE record on top and no reason left.
     await page.getByRole('button', { name: 'Erase this identity…' }).click();
     await page.locator('#erase-dialog[open]').waitFor();
     await page.getByLabel(/Type the identity/).fill(marketing);
+    await page.getByLabel(/Request reference/).fill('ticket 4711');
     await page.getByRole('button', { name: 'Erase permanently' }).click();
-    await page.waitForFunction(() => {
-      const alert = document.getElementById('alert')!.textContent!;
-      const status = document.getElementById('status')!.textContent!;
-      return /not available/.test(alert) || /erased\.$/.test(status);
-    });
-    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('erase');
+    await page.waitForFunction(() =>
+      /erased\.$/.test(document.getElementById('status')!.textContent!),
+    );
+    expect(await page.locator('#status').textContent()).toContain('still on OPT_OUT_MARKETING');
+    const erasedTrail = await api.get(`${a.base}/identities/${marketing}/audit-records`);
+    const kinds = erasedTrail.body.audit_records.map((r: { kind: string }) => r.kind);
+    expect(kinds).toContain('ERASURE');
+    for (const r of erasedTrail.body.audit_records) expect(r.identity).toMatch(/^erased:/);
+    // Focus goes to the refreshed identity, as after any look-up.
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('identity-heading');
   });
 
   it('exports a list as CSV and imports a file, with a progress bar and its rejected rows', async () => {

@@ -230,6 +230,7 @@ async function downloadEvidence() {
 function openErase() {
   $('erase-identity').textContent = state.identity;
   $('erase-confirm').value = '';
+  $('erase-reason').value = '';
   $('erase-dialog').showModal();
   $('erase-confirm').focus();
 }
@@ -238,21 +239,20 @@ async function erase() {
   if ($('erase-confirm').value.trim() !== state.identity) {
     throw new Error('The identity typed does not match: nothing was erased.');
   }
+  const reason = $('erase-reason').value.trim();
   $('erase-dialog').close();
+  let answer;
   try {
-    await api('POST', appPath(`/identities/${encodeURIComponent(state.identity)}:erase`));
-  } catch (e) {
-    if (e instanceof ApiFailure && e.status === 404 && /No such route/.test(e.message)) {
-      throw new Error('Erasure is not available on this service yet: nothing was erased.', {
-        cause: e,
-      });
-    }
-    throw e;
+    answer = await api('POST', appPath(`/identities/${encodeURIComponent(state.identity)}:erase`), {
+      body: reason ? { reason } : {},
+    });
   } finally {
     $('erase').focus();
   }
-  say(`Identity ${state.identity} erased.`);
-  await lookUp(state.identity).catch(fail);
+  const lists = answer.lists.length ? `still on ${answer.lists.join(', ')}` : 'on no list';
+  const erased = state.identity;
+  await lookUp(erased).catch(fail);
+  say(`Identity ${erased} erased (${lists}, by its keyed hash): erased.`);
 }
 
 // ---------- lists, export, import ----------
