@@ -68,6 +68,13 @@ export class JobRunner implements OnApplicationBootstrap, BeforeApplicationShutd
     for (const loop of this.loops.values()) loop.start();
   }
 
+  /** Jobs in flight now, of every handler. */
+  get running(): number {
+    let n = 0;
+    for (const loop of this.loops.values()) n += loop.running;
+    return n;
+  }
+
   /** Stops polling and waits for the jobs in flight (before the database pool closes). */
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all([...this.loops.values()].map((loop) => loop.stop()));
