@@ -111,7 +111,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
   afterAll(() => target.stop());
 
   it('SIGTERM: the upload in flight gets its 202, a new connection is refused, exit 0 within the bound, data kept', async () => {
-    const env = { ...databaseEnv(), SHUTDOWN_TIMEOUT_MS: '8000' };
+    const env: Record<string, string> = { ...databaseEnv(), SHUTDOWN_TIMEOUT_MS: '8000' };
     const service = await boot(env);
     const a = newApp();
     projects.push(a.projectId);
@@ -162,7 +162,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
     const out = service.output();
     expect(out).toMatch(/"context":"Shutdown","msg":"shut down cleanly in \d+ ms/);
     for (const secret of [ADMIN_KEY, ...phones]) expect(out).not.toContain(secret);
-    if (!onPostgres) expect(existsSync(join(env.DATA_DIR, LOCK_FILE))).toBe(false);
+    if (!onPostgres) expect(existsSync(join(env.DATA_DIR!, LOCK_FILE))).toBe(false);
 
     // The stored upload is there after a restart (on the embedded database: the same DATA_DIR).
     const again = await boot(env);
@@ -173,7 +173,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
   });
 
   it('SIGTERM: the running job (a callback answered late) finishes and is recorded before exit 0', async () => {
-    const env = {
+    const env: Record<string, string> = {
       ...databaseEnv(),
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '100',
@@ -221,7 +221,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
   });
 
   it('work that outlasts SHUTDOWN_TIMEOUT_MS: the process exits 1 by the bound, saying so', async () => {
-    const env = {
+    const env: Record<string, string> = {
       ...databaseEnv(),
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '100',
@@ -258,6 +258,6 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
     );
     expect(service.output()).not.toContain('shut down cleanly');
     // Nothing keeps the embedded DATA_DIR locked after the forced exit.
-    if (!onPostgres) expect(existsSync(join(env.DATA_DIR, LOCK_FILE))).toBe(false);
+    if (!onPostgres) expect(existsSync(join(env.DATA_DIR!, LOCK_FILE))).toBe(false);
   });
 });
