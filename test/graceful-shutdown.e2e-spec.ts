@@ -220,6 +220,47 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
     expect(await again.stop()).toBe(0);
   });
 
+  it('SIGTERM during an import job: it stops after its chunk, exits 0, and the next claim resumes it to the end', async () => {
+    const env: Record<string, string> = {
+      ...databaseEnv(),
+      OUTBOX_WORKER_ENABLED: 'true',
+      OUTBOX_POLL_INTERVAL_MS: '100',
+      IMPORT_CHUNK_ROWS: '1',
+      SHUTDOWN_TIMEOUT_MS: '8000',
+    };
+    const service = await boot(env);
+    const api = new Api(service.baseUrl);
+    const a = newApp();
+    projects.push(a.projectId);
+    const rows = 400;
+    const csv =
+      'identity,list_type\n' +
+      Array.from({ length: rows }, () => `+${randomPhone()},OPT_OUT_MARKETING\n`).join('');
+    const upload = await api.request('POST', `${a.base}/imports`, csv, {
+      'content-type': 'text/csv',
+    });
+    expect(upload.status).toBe(202);
+    const status = () => api.get(`${a.base}/imports/${upload.body.import_id}`);
+    await until('the import under way', status, (r) => r.body.applied > 0, 30_000);
+
+    const signalledAt = Date.now();
+    service.proc.kill('SIGTERM');
+    const exit = await exitOf(service, signalledAt);
+    expect(exit.code).toBe(0);
+    expect(exit.afterMs).toBeLessThan(8_000);
+    expect(service.output()).toContain('stopped between two chunks (shutting down)');
+
+    const again = await boot(env);
+    const done = await until(
+      'the import finished after the restart',
+      () => new Api(again.baseUrl).get(`${a.base}/imports/${upload.body.import_id}`),
+      (r) => r.body.status !== 'RUNNING',
+      60_000,
+    );
+    expect(done.body).toMatchObject({ status: 'SUCCEEDED', rows_read: rows, applied: rows });
+    expect(await again.stop()).toBe(0);
+  });
+
   it('work that outlasts SHUTDOWN_TIMEOUT_MS: the process exits 1 by the bound, saying so', async () => {
     const env: Record<string, string> = {
       ...databaseEnv(),
