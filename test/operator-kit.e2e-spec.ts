@@ -162,7 +162,7 @@ describe('Dockerfile', () => {
 
 describe('compose.yaml', () => {
   const services = compose.services;
-  const [appName, app] = Object.entries(services).find(([, s]) => s.build !== undefined)!;
+  const [, app] = Object.entries(services).find(([, s]) => s.build !== undefined)!;
   const [pgName, pg] = Object.entries(services).find(([, s]) =>
     /^postgres:16\b/.test(s.image ?? ''),
   )!;

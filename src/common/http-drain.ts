@@ -33,12 +33,14 @@ export class HttpDrain {
         'UNAVAILABLE',
         'This instance is shutting down; retry (another instance will answer).',
       );
+      const body = JSON.stringify(toErrorBody(error));
       res.writeHead(error.httpStatus, {
         'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
         connection: 'close',
         'retry-after': String(DRAINING_RETRY_AFTER_S),
       });
-      res.end(JSON.stringify(toErrorBody(error)));
+      res.end(body);
       return false;
     }
     this.inFlight.add(res);
