@@ -3,7 +3,9 @@
 // itself is not built here.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { AppConfig, configKeys } from '../src/config/app-config.js';
 import { freePort, startTestApp, TestApp } from './utils.js';
@@ -100,6 +102,36 @@ describe('Dockerfile', () => {
     // The runtime stage takes the build output, never the build context's own node_modules.
     const copies = all(runtime, 'COPY').map((i) => i.args);
     expect(copies.every((c) => c.startsWith('--from='))).toBe(true);
+  });
+
+  it('every package dist/ imports is a production dependency (what npm prune --omit=dev keeps)', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const files = readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.js'),
+    );
+    expect(files).toContain(join('src', 'main.js'));
+    const imported = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(join('dist', file), 'utf8');
+      const specifiers = [
+        ...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"];/gm),
+        ...text.matchAll(/^import\s*['"]([^'"]+)['"];/gm),
+        ...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
+      ].map((m) => m[1]!);
+      for (const spec of specifiers) {
+        if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+        imported.add(
+          spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!,
+        );
+      }
+    }
+    expect(imported.size).toBeGreaterThan(5);
+    const missing = [...imported].filter(
+      (p) => !(p in pkg.dependencies) && !builtinModules.includes(p),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('CMD is node on the file `npm run build` makes (it exists now, after the build)', () => {
