@@ -8,7 +8,15 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { AppConfig, configKeys } from '../src/config/app-config.js';
-import { freePort, startTestApp, TestApp } from './utils.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DataSource } from 'typeorm';
+import { CALLBACK_JOB } from '../src/callbacks/callback-payload.js';
+import { JobQueueRepository } from '../src/jobs/job-queue.repository.js';
+import { JobRunner } from '../src/jobs/job-runner.js';
+import { SINCH_REPLY } from '../src/replies/reply-payload.js';
+import { inboundText } from './sinch-payloads.js';
+import { Api, freePort, newApp, randomPhone, startTestApp, TestApp, until } from './utils.js';
 
 /** One Dockerfile instruction: its keyword (upper case) and arguments (continuations joined). */
 interface Instruction {
@@ -364,6 +372,87 @@ describe('ops/prometheus-alerts.yml', () => {
     expect(exprs).toMatch(/consent_gate_replies_total\{outcome="FAILED"\}/);
     expect(exprs).toMatch(/consent_gate_callback_deliveries_total\{outcome="GAVE_UP"\}/);
     expect(exprs).toMatch(/consent_gate_webhook_rejections_total\{/);
+  });
+
+  it('the alerted counters count: a reply FAILED, a callback GAVE_UP, webhooks refused', async () => {
+    const value = async (series: string): Promise<number> => {
+      const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return Number(line?.split(' ')[1] ?? NaN);
+    };
+    const series = {
+      replyFailed: 'consent_gate_replies_total{outcome="FAILED"}',
+      gaveUp: 'consent_gate_callback_deliveries_total{outcome="GAVE_UP"}',
+      unknownApp: 'consent_gate_webhook_rejections_total{reason="UNKNOWN_APP"}',
+      malformed: 'consent_gate_webhook_rejections_total{reason="MALFORMED"}',
+    };
+    const before = Object.fromEntries(
+      await Promise.all(Object.entries(series).map(async ([k, v]) => [k, await value(v)])),
+    ) as Record<keyof typeof series, number>;
+
+    // Webhooks: one for an app with no settings, one that is not a Sinch callback.
+    const unknown = newApp();
+    const post = (body: string) =>
+      fetch(`${t.baseUrl}/webhooks/sinch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    expect(
+      (await post(JSON.stringify(inboundText(unknown.projectId, unknown.appId, 'STOP')))).status,
+    ).toBe(404);
+    // JSON, but not a Sinch callback (a body that is not JSON is the parser's 400, not counted).
+    expect((await post(JSON.stringify({ app_id: 'x', project_id: 'y', hello: {} }))).status).toBe(
+      400,
+    );
+
+    // A reply job the worker cannot send (an invalid payload): FAILED.
+    const a = newApp();
+    await t.app.get(DataSource).transaction((tx) =>
+      t.app.get(JobQueueRepository).enqueue(tx, {
+        kind: SINCH_REPLY,
+        projectId: a.projectId,
+        appId: a.appId,
+        payload: { channel: 'SMS' },
+        giveUpAfterS: 60,
+      }),
+    );
+    await t.app.get(JobRunner).runOnce(SINCH_REPLY);
+
+    // A callback whose target answers 400: GAVE_UP at once.
+    const target = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400).end());
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    try {
+      const api = new Api(t.baseUrl);
+      const sub = await api.post(`${a.base}/callbacks`, {
+        target_url: `http://127.0.0.1:${(target.address() as AddressInfo).port}/hook`,
+        secret: 'callback-signing-secret-0123',
+        triggers: ['OPT_OUT'],
+      });
+      expect(sub.status).toBe(201);
+      expect(
+        (await api.put(`${a.base}/identities/${randomPhone()}/opt-outs/OPT_OUT_ALL`)).status,
+      ).toBe(200);
+      await until(
+        'the callback given up',
+        async () => {
+          await t.app.get(JobRunner).runOnce(CALLBACK_JOB);
+          return value(series.gaveUp);
+        },
+        (n) => n >= before.gaveUp + 1,
+      );
+    } finally {
+      target.closeAllConnections();
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+
+    expect(await value(series.unknownApp)).toBe(before.unknownApp + 1);
+    expect(await value(series.malformed)).toBe(before.malformed + 1);
+    expect(await value(series.replyFailed)).toBeGreaterThanOrEqual(before.replyFailed + 1);
+    expect(await value(series.gaveUp)).toBeGreaterThanOrEqual(before.gaveUp + 1);
   });
 
   it("uses only metrics the live service exposes, with label values among its samples'", () => {
