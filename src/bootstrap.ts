@@ -14,6 +14,7 @@ import { IMPORT_MEDIA_TYPES } from './imports/imports.controller.js';
 import { BootstrapAdminKey } from './auth/bootstrap-admin-key.js';
 import { bootSummary } from './boot-summary.js';
 import { QuietBootLogger } from './logging/quiet-boot-logger.js';
+import { installGracefulShutdown } from './shutdown.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -99,7 +100,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(
     config.LOG_LEVEL === 'silent' ? false : new QuietBootLogger(app.get(PinoNestLogger)),
   );
-  app.enableShutdownHooks();
+  // SIGTERM / SIGINT: startServer installs the graceful shutdown (src/shutdown.ts); in-process
+  // users (the tests) close the application themselves.
   if (config.SWAGGER_ENABLED) {
     SwaggerModule.setup('docs', app, () => buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
   }
@@ -113,6 +115,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
 export async function startServer(config: AppConfig): Promise<NestFastifyApplication> {
   const app = await createApp(config);
   await app.listen({ port: config.PORT, host: config.HOST });
+  installGracefulShutdown(app, config.SHUTDOWN_TIMEOUT_MS);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const logger = new Logger('Bootstrap');

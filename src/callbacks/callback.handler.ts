@@ -5,6 +5,7 @@ import { ClaimedJob, ClaimSpec, JobQueueRepository } from '../jobs/job-queue.rep
 import { JobHandler, JobRunner } from '../jobs/job-runner.js';
 import { describeError, PollingTask } from '../jobs/polling-loop.js';
 import { decideAttempt } from '../jobs/retry-policy.js';
+import { Metrics } from '../metrics/metrics.js';
 import {
   CALLBACK_JOB,
   CallbackJobPayload,
@@ -70,6 +71,7 @@ export class CallbackHandler implements JobHandler, OnModuleInit {
     private readonly queue: JobQueueRepository,
     private readonly repo: CallbacksRepository,
     private readonly runner: JobRunner,
+    private readonly metrics: Metrics,
   ) {
     this.claim = {
       kind: CALLBACK_JOB,
@@ -127,6 +129,7 @@ export class CallbackHandler implements JobHandler, OnModuleInit {
               'given up without another attempt: not delivered within CALLBACK_GIVE_UP_AFTER_S',
             durationMs: 0,
           });
+          this.metrics.callbackDeliveries.inc({ outcome: 'GAVE_UP' });
         }
         this.logger.warn(`${ref} given up after ${job.attempts} attempt(s)`);
         return;
@@ -182,6 +185,7 @@ export class CallbackHandler implements JobHandler, OnModuleInit {
         );
         return { outcome, claimHeld };
       });
+      this.metrics.callbackDeliveries.inc({ outcome: recorded.outcome });
       const summary = `${ref} attempt ${job.attempts} ${recorded.outcome}${decision.error ? `: ${decision.error}` : ''}`;
       if (!recorded.claimHeld) {
         this.logger.warn(`${summary} (its claim had expired: another worker took the job)`);

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { MetricsModule } from '../metrics/metrics.js';
 import { ConsentEventsModule } from '../consent/consent-events.js';
 import { JobsModule } from '../jobs/jobs.module.js';
 import { CallbackEmitter } from './callback-emitter.js';
@@ -14,7 +15,7 @@ import { CallbacksService } from './callbacks.service.js';
  * no feature module that could import it back.
  */
 @Module({
-  imports: [JobsModule, ConsentEventsModule],
+  imports: [JobsModule, ConsentEventsModule, MetricsModule],
   controllers: [CallbacksController],
   providers: [CallbacksRepository, CallbackEmitter, CallbacksService, CallbackHandler],
   exports: [CallbackEmitter],

@@ -1,4 +1,5 @@
 import { createServer, IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { HttpDrain } from './http-drain.js';
 
 /**
  * Answers a request before Fastify sees it, or declines (returns false) without having read
@@ -16,12 +17,15 @@ export interface HttpServerOptions {
 }
 
 /**
- * The HTTP server's request listener, in front of Fastify: each hot path may take a request
+ * The HTTP server's request listener, in front of Fastify: the drain counts the request in flight
+ * (or refuses it while the service shuts down, see HttpDrain), then each hot path may take it
  * (see CheckFastPath); everything else goes to Fastify. Created before the application (Fastify's
  * `serverFactory`), filled by providers once Nest has built them.
  */
 export class HotPaths {
   private readonly paths: HotPath[] = [];
+  /** Every request passes it first: counted in flight, or refused while shutting down. */
+  readonly drain = new HttpDrain();
 
   add(path: HotPath): void {
     this.paths.push(path);
@@ -33,6 +37,7 @@ export class HotPaths {
     options: HttpServerOptions,
   ): Server => {
     const server = createServer(options.http ?? {}, (req, res) => {
+      if (!this.drain.admit(req, res)) return;
       for (const path of this.paths) if (path(req, res)) return;
       fastifyHandler(req, res);
     });

@@ -326,6 +326,15 @@ export class AppConfig {
   @Max(3600000)
   IMPORT_JOB_LEASE_MS = 60000;
 
+  /**
+   * On SIGTERM (or SIGINT), how long the service may take to finish the HTTP requests in flight
+   * and the running jobs and close the database: past it, it exits with code 1 at once.
+   */
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  SHUTDOWN_TIMEOUT_MS = 10000;
+
   /** Identity salt for logs: identities are logged only as a short salted hash. */
   @IsString()
   @MaxLength(200)
@@ -370,6 +379,7 @@ const INTEGER_KEYS = new Set([
   'IMPORT_MAX_CONCURRENT',
   'IMPORT_CHUNK_ROWS',
   'IMPORT_JOB_LEASE_MS',
+  'SHUTDOWN_TIMEOUT_MS',
 ]);
 
 /** Variables with no default (so not among the keys of a fresh AppConfig). */

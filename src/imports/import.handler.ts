@@ -41,7 +41,9 @@ function importIdOf(payload: unknown): string | null {
  * runs out and the next claim resumes from the import's cursor (a chunk is one transaction with
  * the cursor's move, so none is applied twice). An unexpected error is retried (5 s doubling to 5
  * minutes); a job not done within a day is given up and its import marked FAILED with the last
- * error (failImport).
+ * error (failImport). When the service shuts down, a job stops after its chunk in progress and
+ * gives its claim back, so that the next claim (here after a restart, or another instance)
+ * resumes at once.
  */
 @Injectable()
 export class ImportHandler implements JobHandler, OnModuleInit {
@@ -99,6 +101,14 @@ export class ImportHandler implements JobHandler, OnModuleInit {
             return;
           }
           if (result === 'done') break;
+          if (this.runner.stopping) {
+            // Shutting down: the next worker resumes from the import's cursor at once.
+            const released = await this.queue.releaseClaim(job.id, job.attempts);
+            this.logger.log(
+              `${ref}: stopped between two chunks (shutting down)${released ? '; it resumes on the next claim' : ''}`,
+            );
+            return;
+          }
         }
       } catch (e) {
         const decision = decideAttempt(

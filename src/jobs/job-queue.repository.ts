@@ -286,6 +286,19 @@ export class JobQueueRepository {
     return rowCount === 1;
   }
 
+  /**
+   * Gives a claimed attempt back without an outcome (its worker is shutting down between two steps
+   * of a long job): the job is due again at once, for any worker. False when the claim was lost.
+   */
+  async releaseClaim(id: string, attempt: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE outbox_jobs SET next_attempt_at = now(), in_flight = false
+        WHERE id = $1 AND attempts = $2 AND status = 'PENDING' AND in_flight`,
+      [id, attempt],
+    );
+    return rowCount === 1;
+  }
+
   /** A job's kind, app, payload and ordering key, or null when there is no job with this id. */
   async findJob(id: string): Promise<StoredJob | null> {
     const { rows } = await this.pool.query<StoredJob>(

@@ -33,6 +33,7 @@ export interface JobHandler {
 export class JobRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('JobRunner');
   private readonly loops = new Map<string, PollingLoop>();
+  private shuttingDown = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -68,8 +69,24 @@ export class JobRunner implements OnApplicationBootstrap, BeforeApplicationShutd
     for (const loop of this.loops.values()) loop.start();
   }
 
+  /** Jobs in flight now, of every handler. */
+  get running(): number {
+    let n = 0;
+    for (const loop of this.loops.values()) n += loop.running;
+    return n;
+  }
+
+  /**
+   * True once the application shuts down: a long job (an import) stops at its next step and
+   * gives its claim back (JobQueueRepository.releaseClaim) rather than run to its end.
+   */
+  get stopping(): boolean {
+    return this.shuttingDown;
+  }
+
   /** Stops polling and waits for the jobs in flight (before the database pool closes). */
   async beforeApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
     await Promise.all([...this.loops.values()].map((loop) => loop.stop()));
   }
 

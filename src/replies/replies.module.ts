@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { JobsModule } from '../jobs/jobs.module.js';
+import { MetricsModule } from '../metrics/metrics.js';
 import { SinchModule } from '../sinch/sinch.module.js';
 import { ReplyJobsController } from './reply-jobs.controller.js';
 import { ReplyJobsService } from './reply-jobs.service.js';
@@ -12,7 +13,7 @@ import { ReplyHandler } from './reply.handler.js';
  * listing.
  */
 @Module({
-  imports: [JobsModule, SinchModule],
+  imports: [JobsModule, SinchModule, MetricsModule],
   controllers: [ReplyJobsController],
   providers: [ReplyQueue, ReplyJobsService, ReplyHandler],
   exports: [ReplyQueue],

@@ -6,6 +6,7 @@ import { ClaimedJob, JobQueueRepository, OutcomeHook } from '../jobs/job-queue.r
 import { JobHandler, JobRunner } from '../jobs/job-runner.js';
 import { describeError, PollingTask } from '../jobs/polling-loop.js';
 import { decideAttempt } from '../jobs/retry-policy.js';
+import { Metrics } from '../metrics/metrics.js';
 import { SinchClient } from '../sinch/sinch-client.js';
 import { SINCH_CLIENT } from '../sinch/sinch.module.js';
 import { clipError, parseReplyPayload, safeJobError, SINCH_REPLY } from './reply-payload.js';
@@ -76,6 +77,7 @@ export class ReplyHandler implements JobHandler, OnModuleInit {
     private readonly queue: JobQueueRepository,
     private readonly runner: JobRunner,
     @Inject(SINCH_CLIENT) private readonly sinch: SinchClient | null,
+    private readonly metrics: Metrics,
   ) {
     this.claim = {
       kind: SINCH_REPLY,
@@ -102,24 +104,29 @@ export class ReplyHandler implements JobHandler, OnModuleInit {
     const ref = `reply job ${job.id} project=${job.project_id} app=${job.app_id}`;
     try {
       if (job.in_doubt) {
+        this.metrics.replies.inc({ outcome: 'IN_DOUBT' });
         this.logger.warn(
           `${ref}: attempt ${job.attempts} was interrupted before its outcome was recorded: IN_DOUBT, not sent again`,
         );
         return;
       }
       if (job.expired) {
+        this.metrics.replies.inc({ outcome: 'FAILED' });
         this.logger.warn(`${ref} given up after ${job.attempts} attempt(s): FAILED`);
         return;
       }
       const payload = parseReplyPayload(job.payload);
       if (!payload) {
-        await this.queue.markFailed(
-          job.id,
-          job.attempts,
-          INVALID_PAYLOAD_ERROR,
-          undefined,
-          auditOutcome(),
-        );
+        if (
+          await this.queue.markFailed(
+            job.id,
+            job.attempts,
+            INVALID_PAYLOAD_ERROR,
+            undefined,
+            auditOutcome(),
+          )
+        )
+          this.metrics.replies.inc({ outcome: 'FAILED' });
         this.logger.error(`${ref} has an invalid payload: FAILED`);
         return;
       }
@@ -140,6 +147,7 @@ export class ReplyHandler implements JobHandler, OnModuleInit {
           auditOutcome(outcome.messageId),
         );
         if (recorded) {
+          this.metrics.replies.inc({ outcome: 'SENT' });
           this.logger.log(
             `${ref} sent (attempt ${job.attempts}, Sinch message ${outcome.messageId})`,
           );
@@ -155,7 +163,8 @@ export class ReplyHandler implements JobHandler, OnModuleInit {
       );
       const error = clipError(decision.error!);
       if (decision.outcome === 'GAVE_UP') {
-        await this.queue.markFailed(job.id, job.attempts, error, undefined, auditOutcome());
+        if (await this.queue.markFailed(job.id, job.attempts, error, undefined, auditOutcome()))
+          this.metrics.replies.inc({ outcome: 'FAILED' });
         this.logger.warn(`${ref} failed (attempt ${job.attempts}, not retryable): ${error}`);
         return;
       }
@@ -169,6 +178,7 @@ export class ReplyHandler implements JobHandler, OnModuleInit {
         auditOutcome(),
       );
       if (status === JobStatus.FAILED) {
+        this.metrics.replies.inc({ outcome: 'FAILED' });
         this.logger.warn(`${ref} failed (attempt ${job.attempts}, past give_up_at): ${error}`);
       } else if (status === JobStatus.PENDING) {
         // Missing credentials were reported once at boot: no warning per job and attempt.
