@@ -8,8 +8,9 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm ci: exactly package-lock.json (npm install that fails when the lock is out of step).
-RUN npm ci --no-audit --no-fund
+# npm install, not npm ci: the lock file lacks other platforms' optional binaries, which npm ci
+# rejects (see the README's notes on dependencies); the versions are still the lock file's.
+RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ormconfig.ts ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

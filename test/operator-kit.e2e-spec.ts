@@ -101,11 +101,12 @@ describe('Dockerfile', () => {
   });
   afterAll(() => t?.close());
 
-  it('builds in a stage of its own on node:20: npm ci (the lock file), npm run build, dev dependencies pruned', () => {
+  it('builds in a stage of its own on node:20: npm install (the lock file versions), npm run build, dev dependencies pruned', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const stage of stages) expect(stage[0]!.args).toMatch(/^node:20(\b|-)/);
     const build = stages[0]!.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    expect(build.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
+    expect(build.some((r) => /\bnpm install\b/.test(r))).toBe(true);
+    expect(build.some((r) => /\bnpm ci\b/.test(r))).toBe(false);
     expect(build.some((r) => /npm run build/.test(r) && /npm prune --omit=dev/.test(r))).toBe(true);
     // The runtime stage takes the build output, never the build context's own node_modules.
     const copies = all(runtime, 'COPY').map((i) => i.args);
