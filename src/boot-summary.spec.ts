@@ -31,6 +31,7 @@ describe('boot summary', () => {
       'Consent Gate listening on http://localhost:3000 (bound to 0.0.0.0:3000)',
     );
     expect(text).toContain('Swagger UI: http://localhost:3000/docs');
+    expect(text).toContain('Compliance console: http://localhost:3000/console');
     expect(text).toContain('data in /var/lib/cg');
     expect(text).toContain('PRIMARY mode');
     expect(lines.find((l) => l.message.startsWith('Sinch:'))).toMatchObject({ level: 'warn' });

@@ -90,7 +90,7 @@ function adminLines(status: AdminKeyStatus, url: string): SummaryLine[] {
 }
 
 /**
- * The boot summary: a few human-readable lines (URL, Swagger, database, defaults, Sinch, admin
+ * The boot summary: a few human-readable lines (URL, Swagger, console, database, defaults, Sinch, admin
  * access and what to do next). Never a secret: database URLs are redacted, keys are named by id
  * and file.
  */
@@ -103,6 +103,10 @@ export function bootSummary(config: AppConfig, port: number, admin: AdminKeyStat
       message: config.SWAGGER_ENABLED
         ? `Swagger UI: ${url}/docs (OpenAPI JSON at ${url}/docs-json)`
         : 'Swagger UI: off (SWAGGER_ENABLED=false)',
+    },
+    {
+      level: 'log',
+      message: `Compliance console: ${url}/console (sign in with an API key: read looks, write imports, admin erases and redelivers)`,
     },
     {
       level: 'log',

@@ -130,6 +130,10 @@ describe('compliance console (headless Chromium)', () => {
       expect(res.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }
+    // `/console/` leads to the console's one address.
+    const slash = await fetch(t.baseUrl + '/console/', { redirect: 'manual' });
+    expect(slash.status).toBe(301);
+    expect(slash.headers.get('location')).toBe('/console');
     expect(CONSOLE_CSP).toContain("script-src 'self'");
     const doc = (await api.get('/docs-json')).body as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/console'))).toEqual([]);

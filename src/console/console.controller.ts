@@ -1,6 +1,7 @@
-import { Controller, Get, Header, Res } from '@nestjs/common';
+import { Controller, Get, Header, OnModuleInit, Res } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { Public } from '../auth/auth.decorators.js';
 
@@ -31,7 +32,21 @@ const asset = (name: string): string =>
 @ApiExcludeController()
 @Public()
 @Controller('console')
-export class ConsoleController {
+export class ConsoleController implements OnModuleInit {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  /**
+   * `/console/` (as typed, or as a browser completes it): a redirect to the console's one
+   * address. A route of Fastify's own: Nest's router treats both paths as one.
+   */
+  onModuleInit(): void {
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    fastify.get('/console/', (_req, reply) => {
+      secure(reply);
+      return reply.redirect('/console', 301);
+    });
+  }
+
   private readonly files = {
     html: asset('index.html'),
     js: asset('console.js'),
