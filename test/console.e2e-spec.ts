@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pw from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
+import { ReplyQueue } from '../src/replies/reply-queue.js';
 import { CONSOLE_CSP } from '../src/console/console.controller.js';
 import { Receiver } from './callback-receiver.js';
 import {
@@ -289,14 +290,47 @@ describe('compliance console (headless Chromium)', () => {
       () => api.get(`${a.base}/callbacks/${sub.body.id}/deliveries?outcome=GAVE_UP`),
       (r) => r.body.deliveries.length === 1,
     );
+    // A HELP reply that could not be sent in time (no Sinch here): the worker gives it up.
+    const helpJob = await ds.transaction((tx) =>
+      t.app.get(ReplyQueue).enqueue(tx, {
+        projectId: a.projectId,
+        appId: a.appId,
+        payload: {
+          channel: 'SMS',
+          identity: randomPhone(),
+          text: 'Reply STOP to opt out.',
+          inbound_message_id: '01JDQ10ZB6T8D2V3SA4Q0C7M5N',
+          action: 'HELP',
+          language: 'en',
+        },
+      }),
+    );
+    await ds.query(
+      `UPDATE outbox_jobs SET give_up_at = now() - interval '1 second' WHERE id = $1`,
+      [helpJob],
+    );
+    await until(
+      'the given-up reply',
+      () => api.get(`${a.base}/reply-jobs?status=FAILED`),
+      (r) => r.body.reply_jobs.length === 1,
+    );
     await page.getByRole('button', { name: 'Show failed deliveries' }).click();
     await page.waitForFunction(() =>
       /failed repl/.test(document.getElementById('status')!.textContent!),
     );
     await expect(page.locator('#status').textContent()).resolves.toBe(
-      '0 failed repl(ies), 1 callback(s) given up.',
+      '1 failed repl(ies), 1 callback(s) given up.',
     );
-    await expect(page.locator('#reply-failures tbody').textContent()).resolves.toBe('None.');
+    // Sent again from the console: a new job that names the failed one.
+    await page.getByRole('button', { name: `Send reply ${helpJob} again` }).click();
+    await page.waitForFunction(() =>
+      /^Reply .* queued again/.test(document.getElementById('status')!.textContent!),
+    );
+    const resent: { status: string }[] = await ds.query(
+      `SELECT status FROM outbox_jobs WHERE payload->>'redelivery_of' = $1`,
+      [helpJob],
+    );
+    expect(resent).toHaveLength(1);
     const failed = page.locator('#callback-failures tbody tr');
     await expect(failed.count()).resolves.toBe(1);
     await expect(failed.first().textContent()).resolves.toContain('HTTP 400 (not retryable)');
@@ -334,6 +368,16 @@ describe('compliance console (headless Chromium)', () => {
     await expect(
       page.getByRole('button', { name: 'Download evidence bundle' }).isVisible(),
     ).resolves.toBe(true);
+    // Failed deliveries are shown, with nothing to send again.
+    await page.getByRole('button', { name: 'Show failed deliveries' }).click();
+    await page.waitForFunction(() =>
+      /failed repl/.test(document.getElementById('status')!.textContent!),
+    );
+    await expect(page.locator('#reply-failures tbody tr').count()).resolves.toBeGreaterThan(0);
+    await expect(page.getByRole('button', { name: /^Send reply .* again$/ }).count()).resolves.toBe(
+      0,
+    );
+    await expect(page.getByRole('button', { name: /^Redeliver event / }).count()).resolves.toBe(0);
     const html = await page.content();
     expect(html).not.toContain(key.body.key_secret);
     expect(html).not.toContain(ADMIN_KEY);

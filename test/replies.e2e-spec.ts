@@ -682,4 +682,63 @@ describe('reply jobs', () => {
     expect((await api.get(`${base}?page_size=0`)).status).toBe(400);
     expect((await api.as(null).get(base)).status).toBe(401);
   });
+
+  it('sends a FAILED reply again on request, and nothing that could duplicate or mislead', async () => {
+    const api = new Api(t.baseUrl);
+    const app = newApp();
+    const base = `/v1/projects/${app.projectId}/apps/${app.appId}/reply-jobs`;
+    const payload = replyPayload({ list_type: ListType.OPT_OUT_ALL });
+    // The identity is opted out (the confirmation holds), and its first send fails for good.
+    await api.put(
+      `/v1/projects/${app.projectId}/apps/${app.appId}/identities/${payload.identity}/opt-outs/OPT_OUT_ALL`,
+    );
+    fake.failNext(1, 400, sinchError(400, 'channel not configured for this app'));
+    const failed = await enqueue(app, { ...payload, normalized_identity: payload.identity });
+    await jobReaching(failed, 'FAILED', 'the first send to fail');
+
+    // Not for a read or write key; not a job of another app; not a malformed id.
+    const writer = (await api.post('/v1/api-keys', { name: 'replies-writer', scopes: ['write'] }))
+      .body;
+    expect((await api.as(writer.key_secret).post(`${base}/${failed}:redeliver`)).status).toBe(403);
+    const other = newApp();
+    expect(
+      (
+        await api.post(
+          `/v1/projects/${other.projectId}/apps/${other.appId}/reply-jobs/${failed}:redeliver`,
+        )
+      ).status,
+    ).toBe(404);
+    expect((await api.post(`${base}/0:redeliver`)).status).toBe(400);
+    expect((await api.post(`${base}/999999999:redeliver`)).status).toBe(404);
+
+    const again = await api.post(`${base}/${failed}:redeliver`);
+    expect(again.status).toBe(202);
+    expect(again.body.redelivery_of).toBe(failed);
+    const sent = await jobReaching(again.body.job_id, 'SENT', 'the redelivery to be sent');
+    expect(sent.status).toBe('SENT');
+    expect(sendsFor(again.body.job_id)).toHaveLength(1);
+    expect(sendsFor(again.body.job_id)[0]!.message?.text_message?.text).toBe(payload.text);
+    expect((await auditOf(again.body.job_id)).map((r) => r.kind)).toEqual(['REPLY_SENT']);
+
+    // Sent again already (by a job that did not fail): 409. The SENT job itself: 409.
+    const twice = await api.post(`${base}/${failed}:redeliver`);
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.message).toContain(`already sent again as job ${again.body.job_id}`);
+    const sentAgain = await api.post(`${base}/${again.body.job_id}:redeliver`);
+    expect(sentAgain.status).toBe(409);
+    expect(sentAgain.body.error.message).toContain('would duplicate the confirmation');
+
+    // A FAILED opt-out confirmation whose identity opted back in since: 409, nothing queued.
+    fake.failNext(1, 400, sinchError(400, 'channel not configured for this app'));
+    const stale = await enqueue(app, { ...payload, normalized_identity: payload.identity });
+    await jobReaching(stale, 'FAILED', 'the second send to fail');
+    await api.delete(
+      `/v1/projects/${app.projectId}/apps/${app.appId}/identities/${payload.identity}/opt-outs/OPT_OUT_ALL`,
+    );
+    const before = (await api.get(base)).body.reply_jobs.length;
+    const misleading = await api.post(`${base}/${stale}:redeliver`);
+    expect(misleading.status).toBe(409);
+    expect(misleading.body.error.message).toContain('no longer holds');
+    expect((await api.get(base)).body.reply_jobs.length).toBe(before);
+  });
 });

@@ -94,6 +94,11 @@ export class ApiError extends Error {
     return new ApiError(404, 'NOT_FOUND', message);
   }
 
+  /** 409: the resource is not in a state that allows the request (nothing was done). */
+  static failedPrecondition(message: string): ApiError {
+    return new ApiError(409, 'FAILED_PRECONDITION', message);
+  }
+
   /** 503 for a database outage, with the Retry-After (seconds) clients and Sinch may honour. */
   static unavailable(message = 'The database is unavailable; retry later.'): ApiError {
     return new ApiError(503, 'UNAVAILABLE', message, [], {

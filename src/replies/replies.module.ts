@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ConsentModule } from '../consent/consent.module.js';
 import { JobsModule } from '../jobs/jobs.module.js';
 import { MetricsModule } from '../metrics/metrics.js';
 import { SinchModule } from '../sinch/sinch.module.js';
@@ -13,7 +14,7 @@ import { ReplyHandler } from './reply.handler.js';
  * listing.
  */
 @Module({
-  imports: [JobsModule, SinchModule, MetricsModule],
+  imports: [JobsModule, SinchModule, MetricsModule, ConsentModule],
   controllers: [ReplyJobsController],
   providers: [ReplyQueue, ReplyJobsService, ReplyHandler],
   exports: [ReplyQueue],

@@ -25,6 +25,8 @@ export type SinchReplyPayload = {
   inbound_message_id: string;
   action: ReplyAction;
   language: string;
+  /** Set on an operator's redelivery (POST .../reply-jobs/{id}:redeliver): the FAILED job. */
+  redelivery_of?: string;
 };
 
 /** The payload of a claimed job, or null when it lacks a field the send needs. */

@@ -55,6 +55,7 @@ export class ReplyQueue {
       inbound_message_id: p.inbound_message_id,
       action: p.action,
       language: p.language,
+      ...(p.redelivery_of === undefined ? {} : { redelivery_of: p.redelivery_of }),
     };
     return this.jobs.enqueue(tx, {
       kind: SINCH_REPLY,
@@ -70,6 +71,30 @@ export class ReplyQueue {
       ),
       atMostOnce: p.action === 'OPT_OUT',
     });
+  }
+
+  /**
+   * One reply job of the app, locked until the transaction ends (so that two redeliveries of it
+   * are one after the other), with the id of a redelivery of it that did not fail, if any.
+   */
+  async lockForRedelivery(
+    tx: EntityManager,
+    app: { projectId: string; appId: string },
+    id: string,
+  ): Promise<{ status: JobStatus; payload: SinchReplyPayload; redelivered: string | null } | null> {
+    const rows: { status: JobStatus; payload: SinchReplyPayload; redelivered: string | null }[] =
+      await tx.query(
+        `SELECT j.status, j.payload,
+                (SELECT r.id::text FROM outbox_jobs r
+                  WHERE r.project_id = j.project_id AND r.app_id = j.app_id AND r.kind = j.kind
+                    AND r.payload->>'redelivery_of' = j.id::text AND r.status <> 'FAILED'
+                  ORDER BY r.id DESC LIMIT 1) AS redelivered
+           FROM outbox_jobs j
+          WHERE j.id = $1 AND j.project_id = $2 AND j.app_id = $3 AND j.kind = $4
+            FOR UPDATE OF j`,
+        [id, app.projectId, app.appId, SINCH_REPLY],
+      );
+    return rows[0] ?? null;
   }
 
   /**

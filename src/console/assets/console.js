@@ -412,6 +412,21 @@ async function loadFailures() {
       String(j.attempts),
       j.last_error ?? '',
       time(j.finished_at),
+      el(
+        'td',
+        {},
+        can('admin')
+          ? el(
+              'button',
+              {
+                type: 'button',
+                'aria-label': `Send reply ${j.id} again`,
+                onclick: (e) => resendReply(j.id, e.currentTarget).catch(fail),
+              },
+              'Send again',
+            )
+          : '',
+      ),
     ]),
   );
   $('reply-note').hidden = false;
@@ -446,6 +461,13 @@ async function loadFailures() {
   }
   fillTable($('callback-failures'), rows);
   say(`${replies.reply_jobs.length} failed repl(ies), ${rows.length} callback(s) given up.`);
+}
+
+async function resendReply(jobId, button) {
+  const r = await api('POST', appPath(`/reply-jobs/${encodeURIComponent(jobId)}:redeliver`));
+  button.disabled = true;
+  button.textContent = 'Queued';
+  say(`Reply ${jobId} queued again (job ${r.job_id}).`);
 }
 
 async function redeliver(callbackId, eventId, button) {

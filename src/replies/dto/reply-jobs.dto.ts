@@ -1,6 +1,7 @@
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEnum, IsOptional } from 'class-validator';
+import { IsEnum, IsOptional, Matches } from 'class-validator';
+import { AppParams } from '../../common/params.dto.js';
 import { JobStatus } from '../../jobs/job.entity.js';
 
 export const REPLY_ACTIONS = ['OPT_OUT', 'OPT_IN', 'HELP'] as const;
@@ -87,4 +88,18 @@ export class ReplyJobPageResponseDto {
 
   @ApiProperty({ description: 'Empty on the last page', example: '' })
   next_page_token: string;
+}
+
+export class ReplyJobParams extends AppParams {
+  @ApiProperty({ description: 'Reply job id', example: '42' })
+  @Matches(/^[1-9][0-9]{0,18}$/, { message: 'job_id must be a job id (a positive integer)' })
+  job_id: string;
+}
+
+export class ReplyRedeliveryDto {
+  @ApiProperty({ description: 'The new job that sends the reply again', example: '57' })
+  job_id: string;
+
+  @ApiProperty({ description: 'The FAILED job it sends again', example: '42' })
+  redelivery_of: string;
 }
