@@ -15,6 +15,7 @@ import { LOCK_FILE } from '../src/database/data-dir-lock.js';
 import {
   ADMIN_KEY,
   Api,
+  freshPostgresDatabase,
   newApp,
   randomPhone,
   ServiceProcess,
@@ -41,16 +42,23 @@ afterAll(async () => {
     await db.end();
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const drop of drops) await drop();
 });
 
-/** One database of this run's kind for a test: the run's PostgreSQL, or a fresh DATA_DIR. */
-function databaseEnv(): Record<string, string> {
+const drops: (() => Promise<void>)[] = [];
+
+/**
+ * One database of this run's kind for a test: a fresh PostgreSQL database (the run's is shared
+ * with other files, whose jobs this service's workers would otherwise take), or a fresh DATA_DIR.
+ */
+async function databaseEnv(): Promise<Record<string, string>> {
   const dir = mkdtempSync(join(tmpdir(), 'consent-gate-shutdown-'));
   dirs.push(dir);
   const dataDir = join(dir, 'data');
-  return onPostgres
-    ? { DATABASE_URL: process.env.TEST_DATABASE_URL!, DATA_DIR: dataDir }
-    : { DATA_DIR: dataDir };
+  if (!onPostgres) return { DATA_DIR: dataDir };
+  const db = await freshPostgresDatabase('consent_gate_shutdown');
+  drops.push(db.drop);
+  return { DATABASE_URL: db.url, DATA_DIR: dataDir };
 }
 
 async function boot(env: Record<string, string>): Promise<ServiceProcess> {
@@ -111,7 +119,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
   afterAll(() => target.stop());
 
   it('SIGTERM: the upload in flight gets its 202, a new connection is refused, exit 0 within the bound, data kept', async () => {
-    const env: Record<string, string> = { ...databaseEnv(), SHUTDOWN_TIMEOUT_MS: '8000' };
+    const env: Record<string, string> = { ...(await databaseEnv()), SHUTDOWN_TIMEOUT_MS: '8000' };
     const service = await boot(env);
     const a = newApp();
     projects.push(a.projectId);
@@ -174,7 +182,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
 
   it('SIGTERM: the running job (a callback answered late) finishes and is recorded before exit 0', async () => {
     const env: Record<string, string> = {
-      ...databaseEnv(),
+      ...(await databaseEnv()),
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '100',
       CALLBACK_TIMEOUT_MS: '20000',
@@ -222,7 +230,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
 
   it('SIGTERM during an import job: it stops after its chunk, exits 0, and the next claim resumes it to the end', async () => {
     const env: Record<string, string> = {
-      ...databaseEnv(),
+      ...(await databaseEnv()),
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '100',
       IMPORT_CHUNK_ROWS: '1',
@@ -263,7 +271,7 @@ describe(`graceful shutdown (${onPostgres ? 'PostgreSQL' : 'embedded'})`, () => 
 
   it('work that outlasts SHUTDOWN_TIMEOUT_MS: the process exits 1 by the bound, saying so', async () => {
     const env: Record<string, string> = {
-      ...databaseEnv(),
+      ...(await databaseEnv()),
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '100',
       CALLBACK_TIMEOUT_MS: '60000',
