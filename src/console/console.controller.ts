@@ -40,7 +40,10 @@ export class ConsoleController implements OnModuleInit {
    * address. A route of Fastify's own: Nest's router treats both paths as one.
    */
   onModuleInit(): void {
-    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    // None in a CLI's application context (npm run keys, npm run import): nothing to serve.
+    const adapter = this.adapterHost.httpAdapter as typeof this.adapterHost.httpAdapter | null;
+    if (!adapter) return;
+    const fastify = adapter.getInstance<FastifyInstance>();
     fastify.get('/console/', (_req, reply) => {
       secure(reply);
       return reply.redirect('/console', 301);
