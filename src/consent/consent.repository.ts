@@ -53,10 +53,17 @@ export class ConsentRepository {
         text: `SELECT identity, list_type FROM consent_state
                 WHERE project_id = $1 AND app_id = $2 AND identity = $3 AND opted_out
                UNION ALL
-               SELECT x.identity, s.list_type
-                 FROM erased_identities($1, $2, ARRAY[$3::varchar]) x
-                 JOIN consent_state s ON s.project_id = $1 AND s.app_id = $2
-                  AND s.identity = x.erased AND s.opted_out`,
+               -- As erased_identities() does, in plain SQL (no function call on the hot path):
+               -- nothing but one index probe when the app has no erasure.
+               SELECT $3, s.list_type FROM consent_state s
+                WHERE EXISTS (SELECT 1 FROM identity_erasures x
+                               WHERE x.project_id = $1 AND x.app_id = $2)
+                  AND s.project_id = $1 AND s.app_id = $2 AND s.opted_out
+                  AND s.identity = (
+                        SELECT ('erased:' || encode(e.identity_key, 'hex'))::varchar
+                          FROM identity_erasures e
+                         WHERE e.project_id = $1 AND e.app_id = $2
+                           AND e.identity_key = (SELECT consent_audit_identity_key($3)))`,
         values: [projectId, appId, identities[0]],
       });
       return result.rows.filter((r) => lists.includes(r.list_type));
