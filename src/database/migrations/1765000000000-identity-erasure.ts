@@ -24,28 +24,14 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   retried by the service): a change planned before an erasure committed and written after it
  *   (it takes the app's chain lock, which the erasure holds) is planned again by its erased form.
  */
-const ERASED_IDENTITY_KEY = `
+/** consent_audit_identity_key(): with `erased`, an erased form is taken back to its key. */
+const identityKey = (erased: boolean) => `
       CREATE OR REPLACE FUNCTION consent_audit_identity_key(identity text) RETURNS bytea
         LANGUAGE plpgsql AS $$
         DECLARE pads text := current_setting('consent_gate.identity_key_pads', true);
         BEGIN
           IF identity IS NULL THEN RETURN NULL; END IF;
-          IF left(identity, 7) = 'erased:' THEN RETURN decode(substr(identity, 8), 'hex'); END IF;
-          IF pads IS NULL OR pads = '' THEN
-            SELECT value INTO pads FROM service_secrets WHERE name = 'audit_identity_key_pads';
-            IF pads IS NULL THEN RAISE EXCEPTION 'service secret audit_identity_key_pads is missing'; END IF;
-            PERFORM set_config('consent_gate.identity_key_pads', pads, true);
-          END IF;
-          RETURN sha256(decode(substr(pads, 129, 128), 'hex')
-                        || sha256(decode(substr(pads, 1, 128), 'hex') || convert_to(identity, 'UTF8')));
-        END $$`;
-
-const PLAIN_IDENTITY_KEY = `
-      CREATE OR REPLACE FUNCTION consent_audit_identity_key(identity text) RETURNS bytea
-        LANGUAGE plpgsql AS $$
-        DECLARE pads text := current_setting('consent_gate.identity_key_pads', true);
-        BEGIN
-          IF identity IS NULL THEN RETURN NULL; END IF;
+          ${erased ? `IF left(identity, 7) = 'erased:' THEN RETURN decode(substr(identity, 8), 'hex'); END IF;` : ''}
           IF pads IS NULL OR pads = '' THEN
             SELECT value INTO pads FROM service_secrets WHERE name = 'audit_identity_key_pads';
             IF pads IS NULL THEN RAISE EXCEPTION 'service secret audit_identity_key_pads is missing'; END IF;
@@ -168,7 +154,7 @@ export class IdentityErasure1765000000000 implements MigrationInterface {
               JOIN identity_erasures e
                 ON e.project_id = p AND e.app_id = a AND e.identity_key = k.key;
         END $$`);
-    await q.query(ERASED_IDENTITY_KEY);
+    await q.query(identityKey(true));
     await q.query(canonical(true));
     await q.query(chainTrigger(true));
     // The one UPDATE the trail allows: the erasure of a record (see the header).
@@ -231,7 +217,7 @@ export class IdentityErasure1765000000000 implements MigrationInterface {
     await q.query(`DROP FUNCTION consent_audit_guard()`);
     await q.query(chainTrigger(false));
     await q.query(canonical(false));
-    await q.query(PLAIN_IDENTITY_KEY);
+    await q.query(identityKey(false));
     await q.query(`ALTER TABLE consent_audit DROP CONSTRAINT consent_audit_kind_check`);
     await q.query(kindCheck(AUDIT_KINDS_BEFORE));
     await q.query(
