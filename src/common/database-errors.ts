@@ -15,6 +15,20 @@ const UNAVAILABLE_SQLSTATE = /^(08|57P0)|^(57014|53300|53400|40001|40P01)$/;
 const CONFLICT_SQLSTATE = new Set(['40001', '40P01']);
 
 /**
+ * Runs `work` (a whole transaction) again when it lost a conflict (isTransactionConflict), at
+ * most `attempts` times in all; any other error, or the last conflict, is thrown.
+ */
+export async function retryOnConflict<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (attempt >= attempts || !isTransactionConflict(e)) throw e;
+    }
+  }
+}
+
+/**
  * True when a transaction failed only because a concurrent one won a conflict (serialization
  * failure, deadlock): the same work, run again from the start, can succeed.
  */

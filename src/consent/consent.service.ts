@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { ApiError, FieldViolation } from '../common/api-error.js';
 import { newUlid } from '../common/ids.js';
-import { isTransactionConflict } from '../common/database-errors.js';
+import { retryOnConflict } from '../common/database-errors.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditRecordEntity } from '../audit/audit-record.entity.js';
 import type { AppRef } from '../kernel/app-ref.js';
@@ -195,16 +195,7 @@ export class ConsentService {
     // was planned: the chain trigger refuses it) is run again, up to three times; inside the
     // caller's transaction the caller retries (the error maps to 503).
     if (outer) await run(outer);
-    else {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.dataSource.transaction(run);
-          break;
-        } catch (e) {
-          if (attempt >= 3 || !isTransactionConflict(e)) throw e;
-        }
-      }
-    }
+    else await retryOnConflict(() => this.dataSource.transaction(run));
     let applied = 0;
     for (const r of results) if (r.outcome === Outcome.APPLIED) applied++;
     this.logger.log(
