@@ -110,9 +110,13 @@ async function main() {
     adminApiKey: ADMIN_API_KEY,
     env: { OUTBOX_WORKER_ENABLED: 'true' },
     // BENCH_CPU_PROFILE=1: a CPU profile of the service in bench/results/profiles.
-    nodeArgs: process.env.BENCH_CPU_PROFILE
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profiles')}`]
-      : [],
+    nodeArgs: [
+      ...(process.env.BENCH_CPU_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profiles')}`]
+        : []),
+      // BENCH_NODE_ARGS: more flags for the service's node (e.g. --max-old-space-size=200).
+      ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ],
   });
   const pid = service.child.pid;
   log(`service up (pid ${pid}) on PostgreSQL ${version[0].server_version}, database ${dbName}`);
@@ -155,9 +159,13 @@ async function main() {
 
   const idleRss = rssKb(pid) / 1024;
   let maxRss = idleRss ?? 0;
+  // The peak of each phase: the upload (to the 202) and the job (to SUCCEEDED).
+  let uploadRss = 0;
+  let uploading = true;
   const sampler = setInterval(() => {
     const r = rssKb(pid) / 1024;
     if (r !== null && r > maxRss) maxRss = r;
+    if (uploading && r !== null && r > uploadRss) uploadRss = r;
   }, 100);
   const start = process.hrtime.bigint();
   const res = await fetch(`${base}/v1/projects/${PROJECT}/apps/${APP}/imports`, {
@@ -168,6 +176,7 @@ async function main() {
   });
   const accepted = await res.json();
   const receivedS = Number(process.hrtime.bigint() - start) / 1e9;
+  uploading = false;
   if (res.status !== 202)
     throw new Error(`import answered ${res.status}: ${JSON.stringify(accepted)}`);
   log(`202 after ${receivedS.toFixed(2)} s: ${JSON.stringify(accepted)}`);
@@ -231,7 +240,7 @@ async function main() {
   for (const r of rows) console.log(`  ${r[0].padEnd(42)} ${r[1].padStart(9)}  ${r[2]}`);
   console.log(`  ratio import / baseline: ${(totalS / copyS).toFixed(1)}x the time of \\copy`);
   console.log(
-    `  service RSS: idle ${idleRss?.toFixed(0)} MB, max ${maxRss.toFixed(0)} MB (target <= ${TARGET_RSS_MB} MB): ${maxRss <= TARGET_RSS_MB ? 'PASS' : 'MISS'}`,
+    `  service RSS: idle ${idleRss?.toFixed(0)} MB, max ${uploadRss.toFixed(0)} MB during the upload, max ${maxRss.toFixed(0)} MB overall (target <= ${TARGET_RSS_MB} MB): ${maxRss <= TARGET_RSS_MB ? 'PASS' : 'MISS'}`,
   );
   console.log(
     ROWS === 1_000_000

@@ -346,6 +346,40 @@ describe('identity erasure', () => {
     ).rejects.toThrow(/append-only/);
   });
 
+  it('an erasure inside a transaction that already wrote to the chain is seen by its next record', async () => {
+    // The chain trigger reads whether the app has erasures once per transaction (with the head,
+    // under the chain lock); an erasure in that same transaction must not be missed.
+    const a = await configuredApp();
+    const x = phone();
+    const insert = `INSERT INTO consent_audit (kind, project_id, app_id, identity, list_type, origin,
+                                               operation, outcome, actor, event_time)
+         VALUES ('CONSENT_CHANGE', $1, $2, $3, 'OPT_OUT_ALL', 'ORIGIN_API', 'OPERATION_INSERT',
+                 'NO_CHANGE', 'test', now()) RETURNING id::text AS id, identity_key`;
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      // A record of another identity: the head (app without erasures) is kept from here on.
+      const [first] = (await runner.query(insert, [a.projectId, a.appId, phone()])) as {
+        id: string;
+      }[];
+      const [key] = (await runner.query(`SELECT consent_audit_identity_key($1) AS k`, [x])) as {
+        k: Buffer;
+      }[];
+      await runner.query(
+        `INSERT INTO identity_erasures (project_id, app_id, identity_key, audit_record_id)
+         VALUES ($1, $2, $3, $4)`,
+        [a.projectId, a.appId, key!.k, first!.id],
+      );
+      await expect(runner.query(insert, [a.projectId, a.appId, x])).rejects.toMatchObject({
+        driverError: expect.objectContaining({ code: '40001' }),
+      });
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      await runner.release();
+    }
+  });
+
   it('changes racing an erasure end by the erased form, never in clear', async () => {
     const a = await configuredApp();
     const x = phone();

@@ -30,6 +30,7 @@ import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
 import { IdentityErasureEntity } from '../erasure/identity-erasure.entity.js';
 import { IdentityErasure1765000000000 } from './migrations/1765000000000-identity-erasure.js';
+import { AuditChainTriggerPerRow1765100000000 } from './migrations/1765100000000-audit-chain-trigger-per-row.js';
 
 export const ENTITIES = [
   AppSettingsEntity,
@@ -65,6 +66,7 @@ export const MIGRATIONS = [
   AuditHashChain1764800000000,
   AuditCheckpoints1764900000000,
   IdentityErasure1765000000000,
+  AuditChainTriggerPerRow1765100000000,
 ];
 
 /**

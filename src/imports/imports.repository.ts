@@ -94,6 +94,8 @@ export class StagingWriter {
   /** The same batches as INSERT ... SELECT FROM unnest() (the embedded database has no COPY FROM STDIN). */
   private readonly rowValues: unknown[][] = [[], [], [], [], [], [], []];
   private readonly errorValues: unknown[][] = [[], [], []];
+  /** The COPY batch sent and not yet stored (see copy). */
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     private readonly client: PoolClient,
@@ -144,9 +146,11 @@ export class StagingWriter {
     if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
   }
 
+  /** Writes what is left and waits until every batch is stored. */
   async flush(): Promise<void> {
     await this.flushRows();
     await this.flushErrors();
+    await this.settle();
   }
 
   private async flushRows(): Promise<void> {
@@ -191,10 +195,35 @@ export class StagingWriter {
     await this.copy(`COPY import_errors (import_id, line, field, description) FROM STDIN`, data);
   }
 
+  /**
+   * Sends one batch with COPY and returns once the batch before it is stored: the reading and
+   * validation of the next rows go on while the database stores this one (one batch in flight,
+   * so memory stays at about two batches). The last batch is waited for by settle().
+   */
   private async copy(sql: string, data: string): Promise<void> {
+    await this.settle();
     const stream = this.client.query(copyFrom(sql));
     stream.end(data, 'utf8');
-    await finished(stream);
+    const stored = finished(stream);
+    // Observed now (an unhandled rejection otherwise), thrown by the next settle().
+    stored.catch(() => undefined);
+    this.inFlight = stored;
+  }
+
+  /**
+   * After a failure: waits for the batch in flight, whatever its outcome, so that what it stored
+   * is there to be deleted (a COPY sent whole completes even if its connection is then closed).
+   */
+  async abandon(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    this.inFlight = undefined;
+  }
+
+  /** Waits for the batch in flight; throws what its COPY threw. */
+  private async settle(): Promise<void> {
+    const pending = this.inFlight;
+    this.inFlight = undefined;
+    if (pending) await pending;
   }
 }
 

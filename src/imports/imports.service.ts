@@ -243,7 +243,9 @@ export class ImportsService {
       client = undefined;
       await this.repo.analyzeStaged();
     } catch (e) {
-      // The connection is discarded, whatever state a COPY left it in.
+      // The batch being stored is waited for (so that discard deletes it too), then the
+      // connection is discarded, whatever state a COPY left it in.
+      await writer?.abandon();
       client?.release(e instanceof Error ? e : new Error(String(e)));
       if (writer) await this.discard(importId);
       if (e instanceof NotAnImportFileError) throw notAnImportFile(e.message);

@@ -56,7 +56,7 @@ const canonical = (withDigests: boolean) => `
           r.import_id, r.source)::text
       $$`;
 
-const chainTrigger = (refuseErased: boolean) => `
+export const chainTrigger = (refuseErased: boolean) => `
       CREATE OR REPLACE FUNCTION consent_audit_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
           app text := NEW.project_id || '/' || NEW.app_id;
