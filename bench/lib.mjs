@@ -339,6 +339,9 @@ export async function startService({
   healthTimeoutMs = 60_000,
 }) {
   const port = await freePort();
+  // The node flags of `npm start` (the heap limit, README: Operations), then the caller's.
+  const pkg = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+  const startFlags = pkg.scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
   const proc = startNode(
     'service',
     `${root}/dist/src/main.js`,
@@ -350,7 +353,7 @@ export async function startService({
       LOG_LEVEL: 'warn',
       ...env,
     },
-    { cwd: root, nodeArgs },
+    { cwd: root, nodeArgs: [...startFlags, ...nodeArgs] },
   );
   state.children.push(proc);
   const base = `http://127.0.0.1:${port}`;

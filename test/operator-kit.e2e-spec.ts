@@ -145,8 +145,14 @@ describe('Dockerfile', () => {
 
   it('CMD is node on the file `npm run build` makes (it exists now, after the build)', () => {
     const cmd = JSON.parse(last(runtime, 'CMD')!.args) as string[];
-    expect(cmd).toEqual(['node', 'dist/src/main.js']);
-    expect(existsSync(cmd[1]!)).toBe(true);
+    // The same node flags as `npm start` (the heap limit: README, Operations).
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(cmd.join(' ')).toBe(pkg.scripts.start);
+    expect(cmd).toContain('--max-old-space-size=512');
+    expect(cmd[cmd.length - 1]).toBe('dist/src/main.js');
+    expect(existsSync(cmd[cmd.length - 1]!)).toBe(true);
     const workdir = last(runtime, 'WORKDIR')!.args;
     expect(all(runtime, 'COPY').some((c) => c.args.endsWith(`${workdir}/dist ./dist`))).toBe(true);
     // package.json makes dist/ ES modules ("type": "module"): it must be there too.
