@@ -15,6 +15,27 @@ import { checkpointFieldsOf } from './audit-checkpoint.entity.js';
 
 const UNESCAPED: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
+/**
+ * A COPY line that needs more than a split: a COPY escape other than the \N of a NULL (a
+ * backslash before anything but N; an escaped backslash before N is caught by its first
+ * backslash), or a character that JSON.stringify escapes (quote, control characters but the tab
+ * between fields, lone surrogates).
+ */
+// eslint-disable-next-line no-control-regex
+const NEEDS_UNESCAPE_OR_ESCAPE = /\\[^N]|["\u0000-\u0008\u000a-\u001f\ud800-\udfff]/;
+
+let lastApp: AppRef | undefined;
+let lastAppPlain = false;
+
+/** Whether the app's ids need no JSON escape (they are written into every encoding). */
+function appIsPlain(app: AppRef): boolean {
+  if (app !== lastApp) {
+    lastApp = app;
+    lastAppPlain = !NEEDS_UNESCAPE_OR_ESCAPE.test(app.projectId + app.appId);
+  }
+  return lastAppPlain;
+}
+
 /** One field of COPY's text format: null for \N, else the text with its escapes undone. */
 function copyField(f: string): string | null {
   if (f === '\\N') return null;
@@ -26,9 +47,17 @@ function copyField(f: string): string | null {
  * with its canonical encoding rendered from the stored values.
  */
 export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
-  const p = line.split('\t').map(copyField);
-  if (p.length !== CHAIN_COLUMNS.length)
-    throw new Error(`malformed chain row (${p.length} fields)`);
+  const raw = line.split('\t');
+  if (raw.length !== CHAIN_COLUMNS.length)
+    throw new Error(`malformed chain row (${raw.length} fields)`);
+  // Nearly every line has no COPY escape but the \N of a NULL, and no character JSON escapes:
+  // its fields are then used as they are, and quoted in the encoding without a look at each.
+  const plain = !NEEDS_UNESCAPE_OR_ESCAPE.test(line) && appIsPlain(app);
+  const p: (string | null)[] = raw;
+  for (let i = 0; i < p.length; i++) {
+    const f = raw[i]!;
+    p[i] = f === '\\N' ? null : plain ? f : copyField(f);
+  }
   const fields: ChainedFields = {
     chain_seq: p[0]!,
     id: p[1]!,
@@ -55,7 +84,7 @@ export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
     seq: p[0] === null ? 0n : BigInt(p[0]!),
     id: p[1]!,
     fields,
-    encoding: canonicalEncoding(fields),
+    encoding: canonicalEncoding(fields, plain),
     identityMatches: p[17] === null ? null : p[17] === 't',
     prevHash: p[18] ?? '',
     hash: p[19] ?? '',
