@@ -5,6 +5,7 @@ import type { AppRef } from '../kernel/app-ref.js';
 import { AuditChainRepository, CHAIN_COLUMNS } from './audit-chain.repository.js';
 import {
   canonicalEncoding,
+  needsJsonEscape,
   type ChainedFields,
   ChainVerifier,
   type StoredChainRecord,
@@ -24,18 +25,6 @@ const UNESCAPED: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', 
 // eslint-disable-next-line no-control-regex
 const NEEDS_UNESCAPE_OR_ESCAPE = /\\[^N]|["\u0000-\u0008\u000a-\u001f\ud800-\udfff]/;
 
-let lastApp: AppRef | undefined;
-let lastAppPlain = false;
-
-/** Whether the app's ids need no JSON escape (they are written into every encoding). */
-function appIsPlain(app: AppRef): boolean {
-  if (app !== lastApp) {
-    lastApp = app;
-    lastAppPlain = !NEEDS_UNESCAPE_OR_ESCAPE.test(app.projectId + app.appId);
-  }
-  return lastAppPlain;
-}
-
 /** One field of COPY's text format: null for \N, else the text with its escapes undone. */
 function copyField(f: string): string | null {
   if (f === '\\N') return null;
@@ -52,7 +41,10 @@ export function parseChainLine(app: AppRef, line: string): StoredChainRecord {
     throw new Error(`malformed chain row (${raw.length} fields)`);
   // Nearly every line has no COPY escape but the \N of a NULL, and no character JSON escapes:
   // its fields are then used as they are, and quoted in the encoding without a look at each.
-  const plain = !NEEDS_UNESCAPE_OR_ESCAPE.test(line) && appIsPlain(app);
+  const plain =
+    !NEEDS_UNESCAPE_OR_ESCAPE.test(line) &&
+    !needsJsonEscape(app.projectId) &&
+    !needsJsonEscape(app.appId);
   const p: (string | null)[] = raw;
   for (let i = 0; i < p.length; i++) {
     const f = raw[i]!;

@@ -81,8 +81,12 @@ describe('parseChainLine', () => {
   });
 
   it('escapes app ids that need it, even on a plain line', () => {
-    const odd = { projectId: 'p"1', appId: 'a1' };
-    const parsed = parseChainLine(odd, line([null, null, null, null]));
-    expect(JSON.parse(parsed.encoding)[4]).toBe('p"1');
+    for (const odd of [
+      { projectId: 'p"1', appId: 'a1' },
+      { projectId: 'p1', appId: 'a\\N' },
+    ]) {
+      const parsed = parseChainLine(odd, line([null, null, null, null]));
+      expect(JSON.parse(parsed.encoding).slice(4, 6)).toEqual([odd.projectId, odd.appId]);
+    }
   });
 });

@@ -89,7 +89,7 @@ export function canonicalEncoding(f: ChainedFields, plain = false): string {
     out +=
       v === null
         ? ', null'
-        : !plain && NEEDS_ESCAPE.test(v)
+        : !plain && needsJsonEscape(v)
           ? ', ' + JSON.stringify(v)
           : ', "' + v + '"';
   }
@@ -99,6 +99,11 @@ export function canonicalEncoding(f: ChainedFields, plain = false): string {
 const ENCODING_HEAD = '[' + JSON.stringify(CHAIN_ENCODING);
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** Whether JSON.stringify escapes something in this text (else it is quoted as it is). */
+export function needsJsonEscape(text: string): boolean {
+  return NEEDS_ESCAPE.test(text);
+}
 
 /** hash = SHA-256(prev_hash || UTF-8 of the canonical encoding). */
 export function recordHash(prev: Buffer, f: ChainedFields): Buffer {
