@@ -12,12 +12,13 @@ import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { chainCopySql, IDENTITY_KEY_SECRET } from '../src/audit/audit-chain.repository.js';
 import type { AppRef } from '../src/kernel/app-ref.js';
-import { parseChainLine } from '../src/audit/audit-verify.service.js';
+import { readChain } from '../src/audit/chain-copy.js';
 import {
   canonicalEncoding,
   ChainVerifier,
   GENESIS_HASH,
   IdentityKeyer,
+  type StoredChainRecord,
   textDigest,
 } from '../src/audit/domain/audit-chain.js';
 import { AuditHashChain1764800000000 } from '../src/database/migrations/1764800000000-audit-hash-chain.js';
@@ -35,16 +36,23 @@ type AuditRecord = { id: string; hash: string; prev_hash: string; identity: stri
 
 const LISTS = ['OPT_OUT_ALL', 'OPT_OUT_MARKETING', 'OPT_OUT_NOTIFICATION'] as const;
 
-/** One app's chain as the lines of its COPY (chainCopySql), read on `runner`'s connection. */
-async function chainLines(runner: QueryRunner, app: AppRef): Promise<string[]> {
+/**
+ * One app's chain as its COPY (chainCopySql) reads it, on `runner`'s connection: each record
+ * with its buffers copied (the reader reuses them).
+ */
+async function chainRecords(runner: QueryRunner, app: AppRef): Promise<StoredChainRecord[]> {
   const client = (await runner.connect()) as PoolClient;
-  const stream = client.query(copyTo(chainCopySql(app)));
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => l !== '');
+  const records: StoredChainRecord[] = [];
+  await readChain(app, client.query(copyTo(chainCopySql(app))), (r) => {
+    records.push({
+      ...r,
+      encoding: Buffer.from(r.encoding),
+      prevHash: Buffer.from(r.prevHash),
+      hash: Buffer.from(r.hash),
+    });
+    return true;
+  });
+  return records;
 }
 
 /**
@@ -206,8 +214,9 @@ describe('audit hash chain', () => {
       [app.projectId, app.appId],
     );
     const runner = ds.createQueryRunner();
-    const lines = await chainLines(runner, app).finally(() => runner.release());
+    const read = await chainRecords(runner, app).finally(() => runner.release());
     expect(rows).toHaveLength(25);
+    expect(read).toHaveLength(25);
     rows.forEach((r, i) => {
       const js = canonicalEncoding({
         chain_seq: r.chain_seq!,
@@ -231,7 +240,9 @@ describe('audit hash chain', () => {
         source: r.source ?? null,
       });
       expect(js).toBe(r.db);
-      expect(parseChainLine(app, lines[i]!).encoding).toBe(r.db);
+      expect(read[i]!.encoding.toString('utf8')).toBe(r.db);
+      expect(read[i]!.hash.toString('hex')).toBe(r.hash);
+      expect(read[i]!.prevHash.toString('hex')).toBe(r.prev);
       const hash = createHash('sha256')
         .update(Buffer.from(r.prev!, 'hex'))
         .update(js, 'utf8')
@@ -404,8 +415,8 @@ describe('audit hash chain', () => {
       ])) as { value: string }[];
       expect(secret!.value).toMatch(/^[0-9a-f]{256}$/);
       const verifier = new ChainVerifier();
-      for (const line of await chainLines(runner, app)) {
-        expect(verifier.add(parseChainLine(app, line))).toBe(true);
+      for (const record of await chainRecords(runner, app)) {
+        expect(verifier.add(record)).toBe(true);
       }
       expect(verifier.records).toBe(4);
     } finally {

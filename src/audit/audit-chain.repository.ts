@@ -7,53 +7,18 @@ import type { Readable } from 'node:stream';
 import { copyOut } from '../database/copy-out.js';
 import { PG_POOL } from '../database/database.module.js';
 import type { AppRef } from '../kernel/app-ref.js';
+import { CHAIN_COPY_COLUMNS } from './chain-copy.js';
 
 /** service_secrets.name of the identity key's pads (migration 1764800000000). */
 export const IDENTITY_KEY_SECRET = 'audit_identity_key_pads';
 
-/** SQL: a timestamptz as microseconds since the epoch (the chain's time encoding), as text. */
-const micros = (col: string) => `(extract(epoch FROM ${col}) * 1000000)::bigint::text`;
-
 /**
- * The columns of one record as chain verification reads it, in order (COPY's text format: tab
- * between fields, \N for NULL, backslash escapes): the stored values of the encoding's texts,
- * the identity key and hashes as hex, times as microseconds, and whether the clear identity
- * matches its keyed hash (computed here, where the key is). project_id and app_id are not read
- * (they are the app asked for). Free texts (reason, evidence) are read as their SHA-256 only:
- * the chain covers their digests (an erased record's kept digests: its texts are gone).
- */
-export const CHAIN_COLUMNS = [
-  'a.chain_seq',
-  'a.id',
-  'a.kind',
-  `encode(a.identity_key, 'hex')`,
-  'a.list_type',
-  'a.origin',
-  'a.operation',
-  'a.outcome',
-  'a.actor',
-  `encode(coalesce(a.reason_digest, sha256(convert_to(a.reason, 'UTF8'))), 'hex')`,
-  `encode(coalesce(a.evidence_digest, sha256(convert_to(a.evidence::text, 'UTF8'))), 'hex')`,
-  'a.batch_id',
-  micros('a.event_time'),
-  micros('a.recorded_at'),
-  micros('a.claimed_event_time'),
-  'a.import_id',
-  'a.source',
-  // The clear identity against its keyed hash, with the stored key (k): t, f or NULL (none). An
-  // erased identity is stored as `erased:` and the hex of its keyed hash.
-  `CASE WHEN left(a.identity, 7) = 'erased:' THEN a.identity = 'erased:' || encode(a.identity_key, 'hex')
-        ELSE a.identity_key = sha256(k.opad || sha256(k.ipad || convert_to(a.identity, 'UTF8'))) END`,
-  `encode(a.prev_hash, 'hex')`,
-  `encode(a.hash, 'hex')`,
-] as const;
-
-/**
- * The COPY of an app's chain in chain order, after position `afterSeq` when given
- * (bench/audit-chain.mjs runs it bare).
+ * The COPY of an app's chain in chain order (CHAIN_COPY_COLUMNS, binary format, which
+ * chain-copy.ts reads), after position `afterSeq` when given (bench/audit-chain.mjs runs it
+ * bare). The clear identity is checked against its keyed hash here, where the key is.
  */
 export function chainCopySql(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): string {
-  return `COPY (SELECT ${CHAIN_COLUMNS.join(', ')}
+  return `COPY (SELECT ${CHAIN_COPY_COLUMNS.join(', ')}
              FROM consent_audit a,
                   (SELECT decode(substr(value, 1, 128), 'hex') AS ipad,
                           decode(substr(value, 129, 128), 'hex') AS opad
@@ -66,7 +31,7 @@ export function chainCopySql(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): 
               ${afterSeq === undefined ? '' : `AND a.chain_seq > ${afterSeq}`}
               ${upToSeq === undefined ? '' : `AND a.chain_seq <= ${upToSeq}`}
             ORDER BY a.chain_seq)
-       TO STDOUT`;
+       TO STDOUT (FORMAT binary)`;
 }
 
 /** The hash chain's reads. */
@@ -78,8 +43,8 @@ export class AuditChainRepository {
   ) {}
 
   /**
-   * The app's records in chain order (after position `afterSeq`), one line each (CHAIN_COLUMNS),
-   * streamed by COPY.
+   * The app's records in chain order (after position `afterSeq`), streamed by COPY (binary: read
+   * it with chain-copy.ts's readChain).
    */
   copyChain(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): Promise<Readable> {
     return copyOut(this.pool, chainCopySql(app, afterSeq, upToSeq));

@@ -3,7 +3,7 @@ import { AuditChainRepository } from '../audit/audit-chain.repository.js';
 import { AuditCheckpointService, toCheckpointDto } from '../audit/audit-checkpoint.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditSigningService } from '../audit/audit-signing.service.js';
-import { readChain } from '../audit/audit-verify.service.js';
+import { chainedFieldsOf, readChain } from '../audit/chain-copy.js';
 import type { ChainLink, EvidenceBundle, EvidenceRecord } from '../audit/domain/evidence.js';
 import { EVIDENCE_FORMAT } from '../audit/domain/evidence.js';
 import { ApiError } from '../common/api-error.js';
@@ -91,7 +91,7 @@ export class EvidenceService {
     records.sort((a, b) => (BigInt(a.chain_seq) < BigInt(b.chain_seq) ? -1 : 1));
     const links: ChainLink[] = [];
     await readChain(app, await this.chain.copyChain(app, firstSeq - 1n, upTo), (r) => {
-      links.push({ fields: r.fields, hash: r.hash });
+      links.push({ fields: chainedFieldsOf(r.encoding), hash: r.hash.toString('hex') });
       return true;
     });
     const key = this.signing.key();

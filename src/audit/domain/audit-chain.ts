@@ -18,6 +18,15 @@ function sha256After(prefix: Buffer, text: string): Buffer {
   return oneShot('sha256', scratch.subarray(0, prefix.length + n), 'buffer');
 }
 
+/** SHA-256(prefix || bytes), with the scratch buffer. */
+function sha256AfterBytes(prefix: Buffer, bytes: Buffer): Buffer {
+  const need = prefix.length + bytes.length;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  prefix.copy(scratch, 0);
+  bytes.copy(scratch, prefix.length);
+  return oneShot('sha256', scratch.subarray(0, need), 'buffer');
+}
+
 /** The first field of every encoding: the encoding's version. */
 export const CHAIN_ENCODING = 'consent-gate-audit-v1';
 /** The prev_hash of an app's first record. */
@@ -79,19 +88,14 @@ export const CHAINED_FIELDS: readonly (keyof ChainedFields)[] = [
  * as PostgreSQL's json_build_array(...)::text writes it (", " between elements; strings escaped
  * as JSON.stringify escapes them, which is what PostgreSQL does for valid UTF-8).
  */
-export function canonicalEncoding(f: ChainedFields, plain = false): string {
+export function canonicalEncoding(f: ChainedFields): string {
   let out = ENCODING_HEAD;
   for (const name of CHAINED_FIELDS) {
     const v = f[name];
     // JSON.stringify escapes only quotes, backslashes, control characters and lone surrogates:
     // a text without any is quoted as it is (most fields are numbers, hex, enums: a third faster).
-    // `plain`: the caller knows that no field has any (the verifier tests a whole line once).
     out +=
-      v === null
-        ? ', null'
-        : !plain && needsJsonEscape(v)
-          ? ', ' + JSON.stringify(v)
-          : ', "' + v + '"';
+      v === null ? ', null' : NEEDS_ESCAPE.test(v) ? ', ' + JSON.stringify(v) : ', "' + v + '"';
   }
   return out + ']';
 }
@@ -99,11 +103,6 @@ export function canonicalEncoding(f: ChainedFields, plain = false): string {
 const ENCODING_HEAD = '[' + JSON.stringify(CHAIN_ENCODING);
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** Whether JSON.stringify escapes something in this text (else it is quoted as it is). */
-export function needsJsonEscape(text: string): boolean {
-  return NEEDS_ESCAPE.test(text);
-}
 
 /** hash = SHA-256(prev_hash || UTF-8 of the canonical encoding). */
 export function recordHash(prev: Buffer, f: ChainedFields): Buffer {
@@ -152,24 +151,22 @@ export class IdentityKeyer {
 }
 
 /**
- * One stored record as verification reads it: its position, its canonical encoding rendered from
- * the stored values, the clear identity (when stored) with the keyed hash it must match, and the
- * stored hashes.
+ * One stored record as verification reads it: its position and id, the UTF-8 of its canonical
+ * encoding rendered from the stored values, whether the clear identity (when stored) matches its
+ * keyed hash, and the stored hashes.
  */
 export interface StoredChainRecord {
   seq: bigint;
   id: string;
-  fields: ChainedFields;
-  encoding: string;
+  encoding: Buffer;
   /**
    * Whether the clear identity matches its keyed hash (identity_key): null when no clear
    * identity is stored (a record about no identity, or erased). The service's check reads it
-   * from the database, which has the key; an offline check has no key and passes null.
+   * from the database, which has the key.
    */
   identityMatches: boolean | null;
-  /** prev_hash and hash, hex. */
-  prevHash: string;
-  hash: string;
+  prevHash: Buffer;
+  hash: Buffer;
 }
 
 export type ChainProblem = { recordId: string; reason: string };
@@ -183,7 +180,6 @@ export type ChainProblem = { recordId: string; reason: string };
 export class ChainVerifier {
   private expectedSeq = 1n;
   private prev: Buffer = GENESIS_HASH;
-  private prevHex = GENESIS_HASH.toString('hex');
   private headId: string | null = null;
   private problem: ChainProblem | null = null;
   records = 0;
@@ -193,7 +189,6 @@ export class ChainVerifier {
     if (after) {
       this.expectedSeq = after.seq + 1n;
       this.prev = after.hash;
-      this.prevHex = after.hash.toString('hex');
       this.headId = after.recordId;
     }
   }
@@ -227,19 +222,17 @@ export class ChainVerifier {
           : `chain position ${r.seq} repeats or goes back (expected ${this.expectedSeq})`,
       );
     }
-    if (r.prevHash !== this.prevHex) {
+    if (!r.prevHash.equals(this.prev)) {
       return fail('prev_hash is not the hash of the record before it in the chain');
     }
     if (r.identityMatches === false) {
       return fail('the identity does not match its keyed hash (identity_key)');
     }
-    const hash = sha256After(this.prev, r.encoding);
-    const hashHex = hash.toString('hex');
-    if (hashHex !== r.hash) {
+    const hash = sha256AfterBytes(this.prev, r.encoding);
+    if (!hash.equals(r.hash)) {
       return fail('the stored values do not hash to the stored hash (the record was changed)');
     }
     this.prev = hash;
-    this.prevHex = hashHex;
     this.headId = r.id;
     this.expectedSeq++;
     this.records++;
