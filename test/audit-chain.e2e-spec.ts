@@ -18,6 +18,7 @@ import {
   ChainVerifier,
   GENESIS_HASH,
   IdentityKeyer,
+  storedChainRecord,
   type StoredChainRecord,
   textDigest,
 } from '../src/audit/domain/audit-chain.js';
@@ -44,12 +45,16 @@ async function chainRecords(runner: QueryRunner, app: AppRef): Promise<StoredCha
   const client = (await runner.connect()) as PoolClient;
   const records: StoredChainRecord[] = [];
   await readChain(app, client.query(copyTo(chainCopySql(app))), (r) => {
-    records.push({
-      ...r,
-      encoding: Buffer.from(r.encoding),
-      prevHash: Buffer.from(r.prevHash),
-      hash: Buffer.from(r.hash),
-    });
+    records.push(
+      storedChainRecord({
+        seq: r.seq,
+        id: r.id,
+        identityMatches: r.identityMatches,
+        encoding: Buffer.from(r.encoding),
+        prevHash: r.prevHash,
+        hash: r.hash,
+      }),
+    );
     return true;
   });
   return records;

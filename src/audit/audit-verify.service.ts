@@ -93,7 +93,7 @@ export class AuditVerifyService {
         checked++;
         if (!c.signatureValid) {
           verifier.reject(record.id, `checkpoint ${c.id} (${c.signedAt}) has an invalid signature`);
-        } else if (!c.hash.equals(record.hash) || c.recordId !== record.id) {
+        } else if (!record.hashIs(c.hash) || c.recordId !== record.id) {
           verifier.reject(
             record.id,
             `the chain differs from checkpoint ${c.id} (${c.signedAt}) at its position ${c.seq}: history before it was rewritten`,

@@ -49,12 +49,9 @@ function tuple(r: Row): Buffer {
     text('OPT_OUT'),
     text('APPLIED'),
     text(r.actor),
-    r.reasonDigest,
-    r.reasonDigest ? null : text(r.reason),
-    r.evidenceDigest,
-    r.evidenceDigest || r.evidence === null
-      ? null
-      : Buffer.concat([Buffer.from([1]), Buffer.from(r.evidence, 'utf8')]),
+    // The database's digests (coalesce(kept digest, sha256(text))).
+    r.reasonDigest ?? (r.reason === null ? null : sha(r.reason)),
+    r.evidenceDigest ?? (r.evidence === null ? null : sha(r.evidence)),
     text(r.batchId),
     int8(r.eventTimeUs - PG_EPOCH_US),
     int8(r.recordedAtUs - PG_EPOCH_US),
@@ -192,6 +189,31 @@ describe('ChainCopyParser', () => {
       expect(out[i]!.hash).toBe('bb'.repeat(32));
       expect(chainedFieldsOf(Buffer.from(out[i]!.encoding))).toEqual(fieldsOf(r));
     });
+  });
+
+  it('compares the stored hashes and hashes the encoding after a previous hash', () => {
+    const prev = Buffer.alloc(32, 0xaa);
+    const checks: boolean[][] = [];
+    new ChainCopyParser(app, (r) => {
+      const expected = createHash('sha256').update(prev).update(r.encoding).digest();
+      const other = createHash('sha256').update(Buffer.alloc(32, 1)).update(r.encoding).digest();
+      checks.push([
+        r.prevHashIs(prev),
+        !r.prevHashIs(Buffer.alloc(32, 0xab)),
+        !r.prevHashIs(Buffer.alloc(31, 0xaa)),
+        r.hashIs(Buffer.alloc(32, 0xbb)),
+        !r.hashIs(prev),
+        r.hashAfter(prev).equals(expected),
+        r.hashAfter(Buffer.alloc(32, 1)).equals(other),
+        r
+          .hashAfter(Buffer.alloc(3, 7))
+          .equals(createHash('sha256').update(Buffer.alloc(3, 7)).update(r.encoding).digest()),
+        r.prevHash.equals(prev) && r.hash.equals(Buffer.alloc(32, 0xbb)),
+      ]);
+      return true;
+    }).write(data);
+    expect(checks).toHaveLength(rows.length);
+    for (const c of checks) expect(c.every(Boolean)).toBe(true);
   });
 
   it('reads the same whatever the chunks are cut at', () => {

@@ -7,13 +7,18 @@
 import { hash as oneShot } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { AppRef } from '../kernel/app-ref.js';
-import { CHAIN_ENCODING, CHAINED_FIELDS, type ChainedFields } from './domain/audit-chain.js';
+import {
+  CHAIN_ENCODING,
+  CHAINED_FIELDS,
+  type ChainedFields,
+  hashAfterBytes,
+  type StoredChainRecord,
+} from './domain/audit-chain.js';
 
 /**
  * The columns of the chain COPY, in order, and what the reader makes of each (binary format):
  * int8 as decimal text, timestamptz as microseconds since the Unix epoch (decimal text), bytea
- * as lowercase hex, texts as they are (JSON-escaped when needed). reason and evidence are read
- * only when no digest of theirs is kept (an erased record keeps only the digests).
+ * as lowercase hex, texts as they are (JSON-escaped when needed).
  */
 export const CHAIN_COPY_COLUMNS = [
   'a.chain_seq',
@@ -25,10 +30,10 @@ export const CHAIN_COPY_COLUMNS = [
   'a.operation',
   'a.outcome',
   'a.actor',
-  'a.reason_digest',
-  'CASE WHEN a.reason_digest IS NULL THEN a.reason END',
-  'a.evidence_digest',
-  'CASE WHEN a.evidence_digest IS NULL THEN a.evidence END',
+  // The digests of the free texts (an erased record's kept digests: its texts are gone), made
+  // here: the database has the spare time, node is the busier side of a verification.
+  `coalesce(a.reason_digest, sha256(convert_to(a.reason, 'UTF8')))`,
+  `coalesce(a.evidence_digest, sha256(convert_to(a.evidence::text, 'UTF8')))`,
   'a.batch_id',
   'a.event_time',
   'a.recorded_at',
@@ -54,37 +59,77 @@ const C = {
   operation: 6,
   outcome: 7,
   actor: 8,
-  reasonDigest: 9,
-  reason: 10,
-  evidenceDigest: 11,
-  evidence: 12,
-  batchId: 13,
-  eventTime: 14,
-  recordedAt: 15,
-  claimedEventTime: 16,
-  importId: 17,
-  source: 18,
-  identityOk: 19,
-  prevHash: 20,
-  hash: 21,
+  reasonSha256: 9,
+  evidenceSha256: 10,
+  batchId: 11,
+  eventTime: 12,
+  recordedAt: 13,
+  claimedEventTime: 14,
+  importId: 15,
+  source: 16,
+  identityOk: 17,
+  prevHash: 18,
+  hash: 19,
 } as const;
 
-/** One record of the chain as read: valid during the callback only (its buffers are reused). */
-export interface ChainRecord {
-  /** chain_seq; 0 when the row has none (written with the chain's trigger disabled). */
-  seq: bigint;
-  id: string;
-  /** UTF-8 of the canonical encoding (canonicalEncoding) of the stored values. */
-  encoding: Buffer;
-  /**
-   * Whether the clear identity matches its keyed hash (identity_key), computed by the database
-   * (it has the key): null when no clear identity is stored (a record about no identity, or
-   * erased).
-   */
-  identityMatches: boolean | null;
-  prevHash: Buffer;
-  hash: Buffer;
+/**
+ * One record of the chain as read (StoredChainRecord): valid during the callback only, the
+ * reader reuses it and its buffers for the next record. Its hashes are compared where they lie
+ * in the COPY data, and its hash is computed over the encoding where it was written: no buffer
+ * made per record but the hash.
+ */
+class TupleRecord implements StoredChainRecord {
+  seq = 0n;
+  id = '';
+  identityMatches: boolean | null = null;
+  /** The COPY data and where the stored hashes lie in it (length -1: NULL). */
+  buf: Buffer = Buffer.alloc(0);
+  prevAt = 0;
+  prevLen = 0;
+  hashAt = 0;
+  hashLen = 0;
+  /** The encoding: out[ENCODING_AT, end). */
+  out: Buffer = Buffer.alloc(0);
+  end = 0;
+
+  get encoding(): Buffer {
+    return this.out.subarray(ENCODING_AT, this.end);
+  }
+
+  get prevHash(): Buffer {
+    return Buffer.from(this.buf.subarray(this.prevAt, this.prevAt + Math.max(0, this.prevLen)));
+  }
+
+  get hash(): Buffer {
+    return Buffer.from(this.buf.subarray(this.hashAt, this.hashAt + Math.max(0, this.hashLen)));
+  }
+
+  prevHashIs(h: Buffer): boolean {
+    return sameBytes(this.buf, this.prevAt, this.prevLen, h);
+  }
+
+  hashIs(h: Buffer): boolean {
+    return sameBytes(this.buf, this.hashAt, this.hashLen, h);
+  }
+
+  hashAfter(prev: Buffer): Buffer {
+    if (prev.length !== ENCODING_AT) return hashAfterBytes(prev, this.encoding);
+    // prev written into the room left before the encoding: one hash over one view.
+    const out = this.out;
+    for (let i = 0; i < ENCODING_AT; i++) out[i] = prev[i]!;
+    return oneShot('sha256', out.subarray(0, this.end), 'buffer');
+  }
 }
+
+/** Whether buf[at, at + len) holds the bytes of h (len -1: NULL, never equal). */
+function sameBytes(buf: Buffer, at: number, len: number, h: Buffer): boolean {
+  if (len !== h.length) return false;
+  for (let i = 0; i < len; i++) if (buf[at + i] !== h[i]) return false;
+  return true;
+}
+
+/** Where a record's encoding starts in the reader's buffer: after room for the previous hash. */
+const ENCODING_AT = 32;
 
 /** The fields an encoding covers (from the encoding itself: a JSON array). */
 export function chainedFieldsOf(encoding: Buffer): ChainedFields {
@@ -113,6 +158,7 @@ const NULL_FIELD = ascii(', null');
  */
 export class ChainCopyParser {
   private pending: Buffer | null = null;
+  private readonly current = new TupleRecord();
   private headerDone = false;
   private ended = false;
   private out = Buffer.allocUnsafe(2048);
@@ -125,7 +171,7 @@ export class ChainCopyParser {
 
   constructor(
     app: AppRef,
-    private readonly each: (r: ChainRecord) => boolean,
+    private readonly each: (r: StoredChainRecord) => boolean,
   ) {
     this.appFields = Buffer.from(
       `, ${JSON.stringify(app.projectId)}, ${JSON.stringify(app.appId)}`,
@@ -195,10 +241,10 @@ export class ChainCopyParser {
   }
 
   /** The record of the tuple at hand (this.at / this.len over buf). */
-  private record(buf: Buffer): ChainRecord {
+  private record(buf: Buffer): StoredChainRecord {
     const at = this.at;
     const len = this.len;
-    this.pos = 0;
+    this.pos = ENCODING_AT;
     this.raw(OPEN);
     this.int8(buf, C.seq);
     this.int8(buf, C.id);
@@ -210,10 +256,8 @@ export class ChainCopyParser {
     this.text(buf, C.operation);
     this.text(buf, C.outcome);
     this.text(buf, C.actor);
-    this.digest(buf, C.reasonDigest, at[C.reason]!, len[C.reason]!);
-    // jsonb in binary: a version byte (1), then the text jsonb::text renders.
-    const ev = len[C.evidence]!;
-    this.digest(buf, C.evidenceDigest, at[C.evidence]! + 1, ev < 0 ? -1 : ev - 1);
+    this.hex(buf, at[C.reasonSha256]!, len[C.reasonSha256]!);
+    this.hex(buf, at[C.evidenceSha256]!, len[C.evidenceSha256]!);
     this.text(buf, C.batchId);
     this.micros(buf, C.eventTime);
     this.micros(buf, C.recordedAt);
@@ -222,16 +266,18 @@ export class ChainCopyParser {
     this.text(buf, C.source);
     this.room(1);
     this.out[this.pos++] = 0x5d; // ]
-    const seqAt = at[C.seq]!;
-    const ok = len[C.identityOk]!;
-    return {
-      seq: len[C.seq]! < 0 ? 0n : buf.readBigInt64BE(seqAt),
-      id: int8Text(buf, at[C.id]!),
-      encoding: this.out.subarray(0, this.pos),
-      identityMatches: ok < 0 ? null : buf[at[C.identityOk]!] === 1,
-      prevHash: buf.subarray(at[C.prevHash]!, at[C.prevHash]! + Math.max(0, len[C.prevHash]!)),
-      hash: buf.subarray(at[C.hash]!, at[C.hash]! + Math.max(0, len[C.hash]!)),
-    };
+    const r = this.current;
+    r.seq = len[C.seq]! < 0 ? 0n : buf.readBigInt64BE(at[C.seq]!);
+    r.id = int8Text(buf, at[C.id]!);
+    r.identityMatches = len[C.identityOk]! < 0 ? null : buf[at[C.identityOk]!] === 1;
+    r.buf = buf;
+    r.prevAt = at[C.prevHash]!;
+    r.prevLen = len[C.prevHash]!;
+    r.hashAt = at[C.hash]!;
+    r.hashLen = len[C.hash]!;
+    r.out = this.out;
+    r.end = this.pos;
+    return r;
   }
 
   private room(n: number): void {
@@ -325,15 +371,6 @@ export class ChainCopyParser {
     this.pos = p;
   }
 
-  /** The kept digest (hex), else the SHA-256 of the text (hex), else null. */
-  private digest(buf: Buffer, digestField: number, textAt: number, textLen: number): void {
-    const d = this.len[digestField]!;
-    if (d >= 0) return this.hex(buf, this.at[digestField]!, d);
-    if (textLen < 0) return this.raw(NULL_FIELD);
-    const sum = oneShot('sha256', buf.subarray(textAt, textAt + textLen), 'buffer');
-    this.hex(sum, 0, sum.length);
-  }
-
   /** `, "<text>"` (JSON-escaped when needed), or `, null`. */
   private text(buf: Buffer, field: number): void {
     const n = this.len[field]!;
@@ -406,7 +443,7 @@ function int8Text(buf: Buffer, at: number): string {
 export async function readChain(
   app: AppRef,
   stream: Readable,
-  each: (record: ChainRecord) => boolean,
+  each: (record: StoredChainRecord) => boolean,
 ): Promise<void> {
   const parser = new ChainCopyParser(app, each);
   try {

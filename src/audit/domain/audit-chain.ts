@@ -19,7 +19,7 @@ function sha256After(prefix: Buffer, text: string): Buffer {
 }
 
 /** SHA-256(prefix || bytes), with the scratch buffer. */
-function sha256AfterBytes(prefix: Buffer, bytes: Buffer): Buffer {
+export function hashAfterBytes(prefix: Buffer, bytes: Buffer): Buffer {
   const need = prefix.length + bytes.length;
   if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
   prefix.copy(scratch, 0);
@@ -153,20 +153,44 @@ export class IdentityKeyer {
 /**
  * One stored record as verification reads it: its position and id, the UTF-8 of its canonical
  * encoding rendered from the stored values, whether the clear identity (when stored) matches its
- * keyed hash, and the stored hashes.
+ * keyed hash, and the stored hashes (compared and hashed through methods, so that a reader can
+ * do so where the bytes lie: see chain-copy.ts).
  */
 export interface StoredChainRecord {
   seq: bigint;
   id: string;
-  encoding: Buffer;
   /**
    * Whether the clear identity matches its keyed hash (identity_key): null when no clear
    * identity is stored (a record about no identity, or erased). The service's check reads it
    * from the database, which has the key.
    */
   identityMatches: boolean | null;
+  readonly encoding: Buffer;
+  readonly prevHash: Buffer;
+  readonly hash: Buffer;
+  /** Whether the stored prev_hash is h. */
+  prevHashIs(h: Buffer): boolean;
+  /** Whether the stored hash is h. */
+  hashIs(h: Buffer): boolean;
+  /** SHA-256(prev || encoding): the hash the record has after a record whose hash is prev. */
+  hashAfter(prev: Buffer): Buffer;
+}
+
+/** A StoredChainRecord of plain values. */
+export function storedChainRecord(r: {
+  seq: bigint;
+  id: string;
+  identityMatches: boolean | null;
+  encoding: Buffer;
   prevHash: Buffer;
   hash: Buffer;
+}): StoredChainRecord {
+  return {
+    ...r,
+    prevHashIs: (h) => r.prevHash.equals(h),
+    hashIs: (h) => r.hash.equals(h),
+    hashAfter: (prev) => hashAfterBytes(prev, r.encoding),
+  };
 }
 
 export type ChainProblem = { recordId: string; reason: string };
@@ -222,14 +246,14 @@ export class ChainVerifier {
           : `chain position ${r.seq} repeats or goes back (expected ${this.expectedSeq})`,
       );
     }
-    if (!r.prevHash.equals(this.prev)) {
+    if (!r.prevHashIs(this.prev)) {
       return fail('prev_hash is not the hash of the record before it in the chain');
     }
     if (r.identityMatches === false) {
       return fail('the identity does not match its keyed hash (identity_key)');
     }
-    const hash = sha256AfterBytes(this.prev, r.encoding);
-    if (!hash.equals(r.hash)) {
+    const hash = r.hashAfter(this.prev);
+    if (!r.hashIs(hash)) {
       return fail('the stored values do not hash to the stored hash (the record was changed)');
     }
     this.prev = hash;
