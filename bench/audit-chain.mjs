@@ -14,9 +14,10 @@
 //    each app gets a fresh app id per round and mode, so chained and unchained records never
 //    share a chain;
 // 3. verify: BENCH_VERIFY_RECORDS (default 1,000,000) audit records of one app, inserted with one
-//    INSERT ... SELECT generate_series (chained by the trigger) and vacuumed, then GET .../audit:verify, timed,
-//    while the service's VmRSS is sampled every 50 ms; beside it, the bare COPY the verification
-//    reads (chainCopySql from the build), bytes counted and dropped;
+//    INSERT ... SELECT generate_series (chained by the trigger) and vacuumed, then
+//    GET .../audit:verify, timed, while the service's VmRSS is sampled every 50 ms; beside it,
+//    the bare COPY the verification reads (chainCopySql from the build), bytes counted and
+//    dropped;
 // 4. prints medians, the ratios chained / unchained (target >= 0.9) and records/s of the
 //    verification (target >= 200,000); always stops the service and drops the database.
 import { randomBytes } from 'node:crypto';
