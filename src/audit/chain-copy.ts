@@ -341,14 +341,7 @@ export class ChainCopyParser {
       out[p++] = 0x2d;
       v = -v;
     }
-    // Digits in two parts below 10^8 (small integers: no double formatting).
-    if (v >= 1e8) {
-      const high = Math.floor(v / 1e8);
-      p = digits(out, p, high);
-      p = digits8(out, p, v - high * 1e8);
-    } else {
-      p = digits(out, p, v);
-    }
+    p = digits(out, p, v);
     out[p++] = QUOTE;
     this.pos = p;
   }
