@@ -295,9 +295,8 @@ export class ChainCopyParser {
     this.pos = p;
   }
 
-  /** `, "<ascii>"`, or `, null` for null. */
-  private quotedAscii(s: string | null): void {
-    if (s === null) return this.raw(NULL_FIELD);
+  /** `, "<ascii>"`. */
+  private quotedAscii(s: string): void {
     this.room(s.length + 4);
     const out = this.out;
     let p = this.pos;
