@@ -32,6 +32,7 @@ type Verify = {
   head_hash?: string | null;
   first_bad_record_id?: string;
   reason?: string;
+  lanes?: { lane: number; records: number; chain_seq: string; head_record_id: string }[];
 };
 type AuditRecord = { id: string; hash: string; prev_hash: string; identity: string | null };
 
@@ -149,6 +150,9 @@ describe('audit hash chain', () => {
       checkpoints: 0,
       head_record_id: ids[4],
       head_hash: rows[4]!.hash,
+      lanes: [
+        { lane: 0, records: 5, chain_seq: '5', head_record_id: ids[4], head_hash: rows[4]!.hash },
+      ],
     });
   });
 
@@ -166,6 +170,7 @@ describe('audit hash chain', () => {
       checkpoints: 0,
       head_record_id: null,
       head_hash: null,
+      lanes: [],
     });
   });
 
@@ -391,13 +396,21 @@ describe('audit hash chain', () => {
     );
     const answers = await Promise.all(writers);
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
-    const rows: { seq: string }[] = await ds.query(
-      `SELECT chain_seq::text AS seq FROM consent_audit WHERE project_id = $1 AND app_id = $2
-        ORDER BY chain_seq`,
+    // Writers that overlap take different lanes: in each, positions 1, 2, ... without a gap.
+    const rows: { lane: number; seq: string }[] = await ds.query(
+      `SELECT chain_lane AS lane, chain_seq::text AS seq FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 ORDER BY chain_lane, chain_seq`,
       [app.projectId, app.appId],
     );
-    expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
-    expect(await verify(app)).toMatchObject({ verified: true, records: rows.length });
+    const byLane = new Map<number, number[]>();
+    for (const r of rows) byLane.set(r.lane, [...(byLane.get(r.lane) ?? []), Number(r.seq)]);
+    for (const seqs of byLane.values()) expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect([...byLane.keys()].every((l) => l >= 0 && l < 4)).toBe(true);
+    const verified = await verify(app);
+    expect(verified).toMatchObject({ verified: true, records: rows.length });
+    expect(verified.lanes!.map((l) => [l.lane, l.records])).toEqual(
+      [...byLane].map(([lane, seqs]) => [lane, seqs.length]),
+    );
     expect(rows.length).toBe(24);
   });
 
@@ -700,7 +713,8 @@ describe('evidence bundles', () => {
       'STOP ALL',
     ]);
     expect(bundle.state.lists.map((l) => l.list_type)).toEqual(['OPT_OUT_ALL']);
-    expect(bundle.chain.links.map((l) => l.fields.chain_seq)).toEqual([
+    expect(bundle.chains!.map((c) => c.lane)).toEqual([0]);
+    expect(bundle.chains![0]!.links.map((l) => l.fields.chain_seq)).toEqual([
       '1',
       '2',
       '3',
@@ -709,8 +723,18 @@ describe('evidence bundles', () => {
       '6',
     ]);
     // Other people appear as keyed hashes only.
-    expect(JSON.stringify(bundle.chain)).not.toContain('46730002222');
+    expect(JSON.stringify(bundle.chains)).not.toContain('46730002222');
     expect(checkEvidence(bundle).ok).toBe(true);
+    // A bundle of the v1 format (before lanes: one segment, `chain`, of lane 0) still checks.
+    const v1 = JSON.parse(JSON.stringify(bundle)) as EvidenceBundle;
+    v1.format = 'consent-gate-evidence-v1';
+    v1.chain = { prev_hash: v1.chains![0]!.prev_hash, links: v1.chains![0]!.links };
+    delete v1.chains;
+    for (const r of v1.records) delete r.chain_lane;
+    expect(checkEvidence(v1)).toMatchObject({ ok: true });
+    expect(checkEvidence({ ...v1, chain: undefined }).problems).toEqual([
+      'the bundle has no chain',
+    ]);
 
     const ok = cli(bundle);
     expect(ok.code).toBe(0);
@@ -725,8 +749,8 @@ describe('evidence bundles', () => {
       ['a reason', (b) => (b.records[0]!.reason = 'nothing'), 'reason'],
       ['the evidence', (b) => (b.records[0]!.evidence_text = '{"form": "paper"}'), 'evidence'],
       ['a time', (b) => (b.records[1]!.recorded_at = '2020-01-01T00:00:00.000Z'), 'recorded_at'],
-      ['a link', (b) => (b.chain.links[1]!.fields.actor = 'someone'), 'does not hash'],
-      ['a removed link', (b) => b.chain.links.splice(2, 1), 'skips'],
+      ['a link', (b) => (b.chains![0]!.links[1]!.fields.actor = 'someone'), 'does not hash'],
+      ['a removed link', (b) => b.chains![0]!.links.splice(2, 1), 'skips'],
       ['the identity key', (b) => (b.identity_key = 'ab'.repeat(32)), 'identity_key'],
       ['the signature', (b) => (b.checkpoint.signed_at = '2020-01-01T00:00:00.000Z'), 'signature'],
       ['the head', (b) => (b.checkpoint.head_hash = 'cd'.repeat(32)), 'signature'],
@@ -744,5 +768,237 @@ describe('evidence bundles', () => {
   it('404 for an identity no record is about', async () => {
     const res = await api.get(`${newApp().base}/identities/46739999999:evidence`);
     expect(res.status).toBe(404);
+  });
+});
+
+/**
+ * Issue 9, item 1 (safe under concurrent writers, without making them wait for one another):
+ * an app's trail is up to 4 chains ("lanes"); a transaction writes the first lane whose lock is
+ * free. Verification, checkpoints and evidence bundles cover every lane.
+ */
+describe('audit chain lanes', () => {
+  let t: TestApp;
+  let api: Api;
+  let ds: DataSource;
+  let dir: string;
+  const onPostgres = Boolean(process.env.DATABASE_URL);
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = new Api(t.baseUrl);
+    ds = t.app.get(DataSource);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lanes-'));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await t.close();
+  });
+
+  const optOut = (app: ReturnType<typeof newApp>, identity: string, list: string) =>
+    api.put(`${app.base}/identities/${identity}/opt-outs/${list}`, { reason: `r ${identity}` });
+
+  async function lanesOf(app: ReturnType<typeof newApp>) {
+    return (await ds.query(
+      `SELECT id::text AS id, chain_lane AS lane, chain_seq::text AS seq FROM consent_audit
+        WHERE project_id = $1 AND app_id = $2 ORDER BY id`,
+      [app.projectId, app.appId],
+    )) as { id: string; lane: number; seq: string }[];
+  }
+
+  async function asSuperuser(...statements: string[]): Promise<void> {
+    await ds.transaction(async (m) => {
+      await m.query(`ALTER TABLE consent_audit DISABLE TRIGGER USER`);
+      for (const q of statements) await m.query(q);
+      await m.query(`ALTER TABLE consent_audit ENABLE TRIGGER USER`);
+    });
+  }
+
+  /** Re-hashes lane `lane` of the app in order, from the genesis hash, as the trigger would. */
+  const rechain = (app: ReturnType<typeof newApp>, lane: number) => `
+    DO $$ DECLARE r consent_audit; prev bytea := '\\x${'00'.repeat(32)}'::bytea; BEGIN
+      FOR r IN SELECT * FROM consent_audit WHERE project_id = '${app.projectId}'
+                 AND app_id = '${app.appId}' AND chain_lane = ${lane} ORDER BY chain_seq LOOP
+        r.prev_hash := prev;
+        r.hash := sha256(r.prev_hash || convert_to(consent_audit_canonical(r), 'UTF8'));
+        UPDATE consent_audit SET prev_hash = r.prev_hash, hash = r.hash WHERE id = r.id;
+        prev := r.hash;
+      END LOOP; END $$`;
+
+  it('a writer that finds lane 0 taken writes the next free lane, without waiting', async () => {
+    const app = newApp();
+    expect((await optOut(app, '46733000001', 'OPT_OUT_ALL')).status).toBe(200);
+    if (!onPostgres) {
+      // The embedded database is one backend: its writers take turns, every record is lane 0.
+      const answers = await Promise.all(
+        [2, 3, 4, 5].map((i) => optOut(app, `4673300000${i}`, 'OPT_OUT_ALL')),
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      expect((await lanesOf(app)).map((r) => [r.lane, r.seq])).toEqual([
+        [0, '1'],
+        [0, '2'],
+        [0, '3'],
+        [0, '4'],
+        [0, '5'],
+      ]);
+      return;
+    }
+    // Another transaction holds lane 0 (as a writer of the app does until its commit), then
+    // lanes 0 and 1.
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    const take = (lane: number) =>
+      holder.query(
+        `SELECT pg_advisory_xact_lock(hashtext('consent_audit_chain'),
+                                      hashtext(consent_audit_lane_key($1, $2)))`,
+        [`${app.projectId}/${app.appId}`, lane],
+      );
+    try {
+      await holder.startTransaction();
+      await take(0);
+      expect((await optOut(app, '46733000002', 'OPT_OUT_ALL')).status).toBe(200);
+      expect((await optOut(app, '46733000003', 'OPT_OUT_ALL')).status).toBe(200);
+      await take(1);
+      expect((await optOut(app, '46733000004', 'OPT_OUT_ALL')).status).toBe(200);
+      await holder.rollbackTransaction();
+    } finally {
+      await holder.release();
+    }
+    expect((await optOut(app, '46733000005', 'OPT_OUT_ALL')).status).toBe(200);
+    expect((await lanesOf(app)).map((r) => [r.lane, r.seq])).toEqual([
+      [0, '1'],
+      [1, '1'],
+      [1, '2'],
+      [2, '1'],
+      [0, '2'],
+    ]);
+    const v = await api.get(`${app.base}/audit:verify`);
+    expect(v.body).toMatchObject({ verified: true, records: 5 });
+    expect((v.body as Verify).lanes!.map((l) => [l.lane, l.records])).toEqual([
+      [0, 2],
+      [1, 2],
+      [2, 1],
+    ]);
+  });
+
+  it('verifies, checkpoints and bundles a chain of several lanes, and detects tampering in any', async () => {
+    const app = newApp();
+    const me = '46734001111';
+    expect((await optOut(app, me, 'OPT_OUT_MARKETING')).status).toBe(200);
+    expect((await optOut(app, '46734002222', 'OPT_OUT_ALL')).status).toBe(200);
+    const first = await api.post(`${app.base}/audit:checkpoint`);
+    expect(first.status).toBe(201);
+    expect(first.body.lanes).toBeUndefined();
+    expect(first.body.signed_text).toMatch(/^\["consent-gate-checkpoint-v1"/);
+    expect((await optOut(app, me, 'OPT_OUT_ALL')).status).toBe(200);
+    expect((await optOut(app, '46734003333', 'OPT_OUT_ALL')).status).toBe(200);
+    // The last two records as overlapping writers would have left them: in lane 1.
+    await asSuperuser(
+      `UPDATE consent_audit SET chain_lane = 1, chain_seq = chain_seq - 2
+        WHERE project_id = '${app.projectId}' AND app_id = '${app.appId}' AND chain_seq > 2`,
+      rechain(app, 1),
+    );
+    // The trigger goes on with lane 0 (free), after its head.
+    expect((await optOut(app, me, 'OPT_OUT_NOTIFICATION')).status).toBe(200);
+    const rows = await lanesOf(app);
+    expect(rows.map((r) => [r.lane, r.seq])).toEqual([
+      [0, '1'],
+      [0, '2'],
+      [1, '1'],
+      [1, '2'],
+      [0, '3'],
+    ]);
+    const verified = (await api.get(`${app.base}/audit:verify`)).body as Verify;
+    expect(verified).toMatchObject({
+      verified: true,
+      records: 5,
+      checkpoints: 1,
+      head_record_id: rows[4]!.id,
+    });
+    expect(verified.lanes!.map((l) => [l.lane, l.records, l.head_record_id])).toEqual([
+      [0, 3, rows[4]!.id],
+      [1, 2, rows[3]!.id],
+    ]);
+
+    // A checkpoint signs every lane's head.
+    const cp = await api.post(`${app.base}/audit:checkpoint`);
+    expect(cp.status).toBe(201);
+    expect(cp.body).toMatchObject({ chain_seq: '3', record_id: rows[4]!.id });
+    expect(cp.body.lanes).toEqual([
+      { lane: 1, chain_seq: '2', record_id: rows[3]!.id, head_hash: expect.any(String) },
+    ]);
+    const signed = JSON.parse(cp.body.signed_text) as unknown[];
+    expect(signed[0]).toBe('consent-gate-checkpoint-v2');
+    expect(signed[8]).toEqual([['1', '2', rows[3]!.id, cp.body.lanes[0].head_hash]]);
+    const key = createPublicKey({
+      key: Buffer.concat([
+        Buffer.from('302a300506032b6570032100', 'hex'),
+        Buffer.from(cp.body.public_key, 'base64'),
+      ]),
+      format: 'der',
+      type: 'spki',
+    });
+    expect(
+      cryptoVerify(
+        null,
+        Buffer.from(cp.body.signed_text),
+        key,
+        Buffer.from(cp.body.signature, 'base64'),
+      ),
+    ).toBe(true);
+
+    // The evidence about `me` carries a segment of each lane holding its records.
+    const res = await api.get(`${app.base}/identities/${me}:evidence`);
+    expect(res.status).toBe(200);
+    const bundle = res.body as EvidenceBundle;
+    expect(bundle.records.map((r) => [r.chain_lane, r.chain_seq])).toEqual([
+      [0, '1'],
+      [0, '3'],
+      [1, '1'],
+    ]);
+    expect(bundle.chains!.map((c) => [c.lane, c.links.map((l) => l.fields.chain_seq)])).toEqual([
+      [0, ['1', '2', '3']],
+      [1, ['1', '2']],
+    ]);
+    expect(checkEvidence(bundle).ok).toBe(true);
+    const file = path.join(dir, 'lanes.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const ok = spawnSync(process.execPath, ['dist/src/scripts/verify-evidence.js', file], {
+      encoding: 'utf8',
+    });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('VERIFIED');
+    expect(ok.stdout).toContain('of lane 1');
+    const tampered: [string, (b: EvidenceBundle) => void, string][] = [
+      ['a link of lane 1', (b) => (b.chains![1]!.links[1]!.fields.actor = 'x'), 'does not hash'],
+      ['lane 1 dropped', (b) => b.chains!.splice(1, 1), 'not in the chain segments'],
+      ['a record moved', (b) => (b.records[2]!.chain_lane = 0), 'is not what the chain holds'],
+      ['a lane head', (b) => (b.checkpoint.lanes![0]!.head_hash = 'ab'.repeat(32)), 'signature'],
+      ['a lane twice', (b) => b.chains!.push(b.chains![1]!), 'signs no head of lane 1'],
+    ];
+    for (const [what, change, message] of tampered) {
+      const copy = JSON.parse(JSON.stringify(bundle)) as EvidenceBundle;
+      change(copy);
+      const r = checkEvidence(copy);
+      expect({ what, ok: r.ok }).toEqual({ what, ok: false });
+      expect({ what, problem: r.problems[0] }).toEqual({
+        what,
+        problem: expect.stringContaining(message),
+      });
+    }
+
+    // Tampering with lane 1 in the database: named by verify.
+    await asSuperuser(`UPDATE consent_audit SET reason = 'never' WHERE id = ${rows[2]!.id}`);
+    expect((await api.get(`${app.base}/audit:verify`)).body).toMatchObject({
+      verified: false,
+      first_bad_record_id: rows[2]!.id,
+    });
+    await asSuperuser(
+      `UPDATE consent_audit SET reason = 'r ${me}' WHERE id = ${rows[2]!.id}`,
+      `DELETE FROM consent_audit WHERE id = ${rows[3]!.id}`,
+    );
+    expect((await api.get(`${app.base}/audit:verify`)).body).toMatchObject({
+      verified: false,
+      reason: expect.stringContaining('of lane 1, but the chain ends at 1: records were removed'),
+    });
   });
 });

@@ -8,16 +8,18 @@ import { copyOut } from '../database/copy-out.js';
 import { PG_POOL } from '../database/database.module.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { CHAIN_COPY_COLUMNS } from './chain-copy.js';
+import { AUDIT_CHAIN_LANES } from '../database/migrations/1765200000000-audit-chain-lanes.js';
 
 /** service_secrets.name of the identity key's pads (migration 1764800000000). */
 export const IDENTITY_KEY_SECRET = 'audit_identity_key_pads';
 
 /**
- * The COPY of an app's chain in chain order (CHAIN_COPY_COLUMNS, binary format, which
- * chain-copy.ts reads), after position `afterSeq` when given (bench/audit-chain.mjs runs it
- * bare). The clear identity is checked against its keyed hash here, where the key is.
+ * The COPY of one lane of an app's chain in chain order (CHAIN_COPY_COLUMNS, binary format, which
+ * chain-copy.ts reads), after position `afterSeq` and up to `upToSeq` when given
+ * (bench/audit-chain.mjs runs it bare). The clear identity is checked against its keyed hash
+ * here, where the key is.
  */
-export function chainCopySql(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): string {
+export function chainCopySql(app: AppRef, lane = 0, afterSeq?: bigint, upToSeq?: bigint): string {
   return `COPY (SELECT ${CHAIN_COPY_COLUMNS.join(', ')}
              FROM consent_audit a,
                   (SELECT decode(substr(value, 1, 128), 'hex') AS ipad,
@@ -28,10 +30,18 @@ export function chainCopySql(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): 
                    OFFSET 0) k
             WHERE a.project_id = ${escapeLiteral(app.projectId)}
               AND a.app_id = ${escapeLiteral(app.appId)}
+              AND a.chain_lane = ${Math.trunc(lane)}
               ${afterSeq === undefined ? '' : `AND a.chain_seq > ${afterSeq}`}
               ${upToSeq === undefined ? '' : `AND a.chain_seq <= ${upToSeq}`}
             ORDER BY a.chain_seq)
        TO STDOUT (FORMAT binary)`;
+}
+
+/** A lane's record at a position: its id and hash. */
+export interface LanePosition {
+  seq: bigint;
+  hash: Buffer;
+  recordId: string;
 }
 
 /** The hash chain's reads. */
@@ -43,35 +53,66 @@ export class AuditChainRepository {
   ) {}
 
   /**
-   * The app's records in chain order (after position `afterSeq`), streamed by COPY (binary: read
-   * it with chain-copy.ts's readChain).
+   * One lane of the app's chain in chain order (after position `afterSeq`), streamed by COPY
+   * (binary: read it with chain-copy.ts's readChain).
    */
-  copyChain(app: AppRef, afterSeq?: bigint, upToSeq?: bigint): Promise<Readable> {
-    return copyOut(this.pool, chainCopySql(app, afterSeq, upToSeq));
+  copyChain(app: AppRef, lane: number, afterSeq?: bigint, upToSeq?: bigint): Promise<Readable> {
+    return copyOut(this.pool, chainCopySql(app, lane, afterSeq, upToSeq));
   }
 
-  /** The first checkpoint at or after chain position `seq` (the earliest that covers it), or null. */
-  async checkpointCovering(app: AppRef, seq: string): Promise<AuditCheckpointEntity | null> {
+  /** The lanes the app's records are in, in order (a skip scan of consent_audit_chain_idx). */
+  async lanesOf(app: AppRef): Promise<number[]> {
+    const rows: { lane: number }[] = await this.dataSource.query(
+      `WITH RECURSIVE l AS (
+         (SELECT chain_lane AS lane FROM consent_audit WHERE project_id = $1 AND app_id = $2
+           ORDER BY chain_lane LIMIT 1)
+         UNION ALL
+         SELECT (SELECT c.chain_lane FROM consent_audit c
+                  WHERE c.project_id = $1 AND c.app_id = $2 AND c.chain_lane > l.lane
+                  ORDER BY c.chain_lane LIMIT 1)
+           FROM l WHERE l.lane IS NOT NULL
+       )
+       SELECT lane FROM l WHERE lane IS NOT NULL`,
+      [app.projectId, app.appId],
+    );
+    return rows.map((r) => Number(r.lane));
+  }
+
+  /**
+   * The earliest checkpoint that covers, in each lane given, the position given (its head in that
+   * lane is at or after it), or null.
+   */
+  async checkpointCovering(
+    app: AppRef,
+    needs: ReadonlyMap<number, bigint>,
+  ): Promise<AuditCheckpointEntity | null> {
     return this.dataSource
       .getRepository(AuditCheckpointEntity)
       .createQueryBuilder('c')
-      .where('c.project_id = :p AND c.app_id = :a AND c.chain_seq >= :seq', {
-        p: app.projectId,
-        a: app.appId,
-        seq,
-      })
-      .orderBy('c.chain_seq', 'ASC')
-      .addOrderBy('c.id', 'ASC')
+      .where('c.project_id = :p AND c.app_id = :a', { p: app.projectId, a: app.appId })
+      .andWhere(
+        `NOT EXISTS (
+           SELECT 1 FROM unnest(CAST(:lanes AS int[]), CAST(:seqs AS bigint[])) n(lane, seq)
+            WHERE n.seq > coalesce(CASE WHEN n.lane = 0 THEN c.chain_seq
+                                        ELSE (SELECT (e->>'chain_seq')::bigint
+                                                FROM jsonb_array_elements(c.lanes) e
+                                               WHERE (e->>'lane')::int = n.lane) END, 0))`,
+        {
+          lanes: [...needs.keys()],
+          seqs: [...needs.values()].map(String),
+        },
+      )
+      .orderBy('c.id', 'ASC')
       .limit(1)
       .getOne();
   }
 
-  /** The hash of the record before chain position `seq` (genesis for the first), hex. */
-  async prevHashAt(app: AppRef, seq: string): Promise<string | null> {
+  /** The hash of the record before position `seq` of a lane (genesis for the first), hex. */
+  async prevHashAt(app: AppRef, lane: number, seq: string): Promise<string | null> {
     const rows: { prev: string }[] = await this.dataSource.query(
       `SELECT encode(prev_hash, 'hex') AS prev FROM consent_audit
-        WHERE project_id = $1 AND app_id = $2 AND chain_seq = $3`,
-      [app.projectId, app.appId, seq],
+        WHERE project_id = $1 AND app_id = $2 AND chain_lane = $3 AND chain_seq = $4`,
+      [app.projectId, app.appId, lane, seq],
     );
     return rows[0]?.prev ?? null;
   }
@@ -87,6 +128,7 @@ export class AuditChainRepository {
   ): Promise<
     {
       id: string;
+      chain_lane: number;
       chain_seq: string;
       identity_key: string;
       evidence_text: string | null;
@@ -95,12 +137,12 @@ export class AuditChainRepository {
     }[]
   > {
     return this.dataSource.query(
-      `SELECT id::text AS id, chain_seq::text AS chain_seq,
+      `SELECT id::text AS id, chain_lane::int AS chain_lane, chain_seq::text AS chain_seq,
               encode(identity_key, 'hex') AS identity_key, evidence::text AS evidence_text,
               encode(reason_digest, 'hex') AS reason_sha256,
               encode(evidence_digest, 'hex') AS evidence_sha256
          FROM consent_audit WHERE project_id = $1 AND app_id = $2 AND identity = $3
-        ORDER BY chain_seq`,
+        ORDER BY chain_lane, chain_seq`,
       [app.projectId, app.appId, identity],
     );
   }
@@ -134,12 +176,16 @@ export class AuditChainRepository {
     });
   }
 
-  /** The id and hash of the app's record at chain position `seq`, or null. */
-  async recordAt(app: AppRef, seq: string): Promise<{ id: string; hash: Buffer } | null> {
+  /** The id and hash of the app's record at position `seq` of a lane, or null. */
+  async recordAt(
+    app: AppRef,
+    lane: number,
+    seq: string,
+  ): Promise<{ id: string; hash: Buffer } | null> {
     const rows: { id: string; hash: Buffer }[] = await this.dataSource.query(
       `SELECT id::text AS id, hash FROM consent_audit
-        WHERE project_id = $1 AND app_id = $2 AND chain_seq = $3`,
-      [app.projectId, app.appId, seq],
+        WHERE project_id = $1 AND app_id = $2 AND chain_lane = $3 AND chain_seq = $4`,
+      [app.projectId, app.appId, lane, seq],
     );
     return rows[0] ?? null;
   }
@@ -169,8 +215,8 @@ export class AuditChainRepository {
   async saveCheckpoint(c: Omit<AuditCheckpointEntity, 'id'>): Promise<AuditCheckpointEntity> {
     const rows: { id: string }[] = await this.dataSource.query(
       `INSERT INTO audit_checkpoints (project_id, app_id, record_id, chain_seq, head_hash,
-         signed_at, key_id, public_key, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id::text AS id`,
+         signed_at, key_id, public_key, signature, lanes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id::text AS id`,
       [
         c.project_id,
         c.app_id,
@@ -181,6 +227,7 @@ export class AuditChainRepository {
         c.key_id,
         c.public_key,
         c.signature,
+        c.lanes === null ? null : JSON.stringify(c.lanes),
       ],
     );
     return { ...c, id: rows[0]!.id };
@@ -189,7 +236,7 @@ export class AuditChainRepository {
   /**
    * The apps whose chain has records after their latest checkpoint (or that have none), for the
    * periodic checkpoints: the distinct apps of consent_audit by a skip scan of
-   * consent_audit_chain_idx, each with its head position.
+   * consent_audit_chain_idx, each lane's head position against the checkpoint's.
    */
   async appsToCheckpoint(): Promise<AppRef[]> {
     const rows: { project_id: string; app_id: string }[] = await this.dataSource.query(`
@@ -202,11 +249,18 @@ export class AuditChainRepository {
            ORDER BY c.project_id, c.app_id LIMIT 1) n
       )
       SELECT a.project_id, a.app_id FROM apps a
-       WHERE (SELECT max(c.chain_seq) FROM consent_audit c
-               WHERE c.project_id = a.project_id AND c.app_id = a.app_id)
-             > coalesce((SELECT k.chain_seq FROM audit_checkpoints k
-                          WHERE k.project_id = a.project_id AND k.app_id = a.app_id
-                          ORDER BY k.id DESC LIMIT 1), 0)`);
+        LEFT JOIN LATERAL (
+          SELECT k.chain_seq, k.lanes FROM audit_checkpoints k
+           WHERE k.project_id = a.project_id AND k.app_id = a.app_id
+           ORDER BY k.id DESC LIMIT 1) k ON true
+       WHERE EXISTS (
+         SELECT 1 FROM generate_series(0, ${AUDIT_CHAIN_LANES - 1}) l
+          WHERE (SELECT max(c.chain_seq) FROM consent_audit c
+                  WHERE c.project_id = a.project_id AND c.app_id = a.app_id AND c.chain_lane = l)
+                > coalesce(CASE WHEN l = 0 THEN k.chain_seq
+                                ELSE (SELECT (e->>'chain_seq')::bigint
+                                        FROM jsonb_array_elements(k.lanes) e
+                                       WHERE (e->>'lane')::int = l) END, 0))`);
     return rows.map((r) => ({ projectId: r.project_id, appId: r.app_id }));
   }
 }

@@ -9,11 +9,12 @@ import { AppConfig } from '../config/app-config.js';
 import { describeError } from '../jobs/polling-loop.js';
 import { encodePageToken, readPageToken } from '../kernel/page-token.js';
 import type { AppRef } from '../kernel/app-ref.js';
-import { AuditChainRepository } from './audit-chain.repository.js';
+import { AuditChainRepository, type LanePosition } from './audit-chain.repository.js';
 import { type AuditCheckpointEntity, checkpointFieldsOf } from './audit-checkpoint.entity.js';
 import { AuditSigningService } from './audit-signing.service.js';
 import { AuditVerifyService } from './audit-verify.service.js';
-import { checkpointText } from './domain/checkpoint.js';
+import { GENESIS_HASH } from './domain/audit-chain.js';
+import { checkpointHeads, checkpointText, type LaneHead } from './domain/checkpoint.js';
 import type { AuditCheckpointDto } from './dto/audit-chain.dto.js';
 
 /** 409: an app without audit records has no chain head to sign. */
@@ -103,23 +104,26 @@ export class AuditCheckpointService implements OnApplicationBootstrap, BeforeApp
    */
   async checkpoint(app: AppRef): Promise<AuditCheckpointDto> {
     const last = await this.chain.latestCheckpoint(app);
+    const trusted = new Map<number, LanePosition>();
     if (last) {
-      // The walk below trusts the last checkpoint's head: it must still be in the chain.
-      const atLast = await this.chain.recordAt(app, last.chain_seq);
-      if (!atLast || atLast.id !== last.record_id || !atLast.hash.equals(last.head_hash)) {
-        throw new ApiError(
-          409,
-          'FAILED_PRECONDITION',
-          `The audit chain differs from checkpoint ${last.id} at its position ${last.chain_seq}: history before it was rewritten; no checkpoint was signed. See GET .../audit:verify.`,
-        );
+      // The walk below trusts the last checkpoint's heads: they must still be in the chain.
+      for (const head of checkpointHeads(checkpointFieldsOf(last))) {
+        const at = await this.chain.recordAt(app, head.lane, head.chain_seq);
+        if (!at || at.id !== head.record_id || at.hash.toString('hex') !== head.head_hash) {
+          throw new ApiError(
+            409,
+            'FAILED_PRECONDITION',
+            `The audit chain differs from checkpoint ${last.id} at its position ${head.chain_seq}${head.lane === 0 ? '' : ` of lane ${head.lane}`}: history before it was rewritten; no checkpoint was signed. See GET .../audit:verify.`,
+          );
+        }
+        trusted.set(head.lane, {
+          seq: BigInt(head.chain_seq),
+          hash: at.hash,
+          recordId: head.record_id,
+        });
       }
     }
-    const walk = await this.verifier.walk(
-      app,
-      last
-        ? { seq: BigInt(last.chain_seq), hash: last.head_hash, recordId: last.record_id }
-        : undefined,
-    );
+    const walk = await this.verifier.walk(app, trusted);
     if (walk.failed) {
       throw new ApiError(
         409,
@@ -127,18 +131,29 @@ export class AuditCheckpointService implements OnApplicationBootstrap, BeforeApp
         `The audit chain does not verify at record ${walk.failed.recordId} (${walk.failed.reason}); no checkpoint was signed. See GET .../audit:verify.`,
       );
     }
-    if (walk.head.recordId === null) {
+    const heads = walk.heads.filter((h) => h.recordId !== null);
+    if (heads.length === 0) {
       throw noRecordsToCheckpoint();
     }
+    const lane0 = heads.find((h) => h.lane === 0);
+    const others: LaneHead[] = heads
+      .filter((h) => h.lane !== 0)
+      .map((h) => ({
+        lane: h.lane,
+        chain_seq: h.seq.toString(),
+        record_id: h.recordId!,
+        head_hash: h.hash.toString('hex'),
+      }));
     const key = this.signing.key();
     const unsigned = {
       project_id: app.projectId,
       app_id: app.appId,
-      record_id: walk.head.recordId,
-      chain_seq: walk.head.seq.toString(),
-      head_hash: walk.head.hash,
+      record_id: lane0?.recordId ?? '0',
+      chain_seq: lane0 ? lane0.seq.toString() : '0',
+      head_hash: lane0 ? lane0.hash : GENESIS_HASH,
       signed_at: new Date(),
       key_id: key.key_id,
+      lanes: others.length === 0 ? null : others,
     };
     const saved = await this.chain.saveCheckpoint({
       ...unsigned,
@@ -146,7 +161,7 @@ export class AuditCheckpointService implements OnApplicationBootstrap, BeforeApp
       signature: this.signing.sign(checkpointText(checkpointFieldsOf(unsigned))),
     });
     this.logger.log(
-      `checkpoint ${saved.id} app=${app.appId} position=${saved.chain_seq} key=${key.key_id}`,
+      `checkpoint ${saved.id} app=${app.appId} position=${saved.chain_seq}${others.length === 0 ? '' : ` lanes=${heads.length}`} key=${key.key_id}`,
     );
     return toCheckpointDto(saved);
   }

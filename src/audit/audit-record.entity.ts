@@ -29,8 +29,14 @@ import {
 )
 @Check('consent_audit_identity_check', `identity IS NOT NULL OR kind = 'SETTINGS_CHANGE'`)
 @Check('consent_audit_identity_key_check', `identity IS NULL OR identity_key IS NOT NULL`)
-/** The hash chain: one record per position of each app's chain (migration 1764800000000). */
-@Index('consent_audit_chain_idx', ['project_id', 'app_id', 'chain_seq'], { unique: true })
+/**
+ * The hash chain: one record per position of each lane of each app's chain (migrations
+ * 1764800000000, 1765200000000).
+ */
+@Index('consent_audit_chain_idx', ['project_id', 'app_id', 'chain_lane', 'chain_seq'], {
+  unique: true,
+})
+@Check('consent_audit_chain_lane_check', `chain_lane >= 0 AND chain_lane < 4`)
 @Check(
   'consent_audit_consent_change_check',
   `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL
@@ -113,6 +119,13 @@ export class AuditRecordEntity extends AppScopedRow {
 
   @Column({ type: 'bigint', insert: false, update: false })
   chain_seq: string;
+
+  /**
+   * The record's lane (migration 1765200000000): an app's trail is up to AUDIT_CHAIN_LANES
+   * chains, each with positions 1, 2, ...; a transaction writes one lane (the first free one).
+   */
+  @Column({ type: 'smallint', default: 0, insert: false, update: false })
+  chain_lane: number;
 
   /**
    * After an erasure (migration 1765000000000): the SHA-256 of the reason and of the evidence

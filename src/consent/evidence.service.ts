@@ -4,7 +4,14 @@ import { AuditCheckpointService, toCheckpointDto } from '../audit/audit-checkpoi
 import { AuditRepository } from '../audit/audit.repository.js';
 import { AuditSigningService } from '../audit/audit-signing.service.js';
 import { chainedFieldsOf, readChain } from '../audit/chain-copy.js';
-import type { ChainLink, EvidenceBundle, EvidenceRecord } from '../audit/domain/evidence.js';
+import type {
+  ChainLink,
+  ChainSegment,
+  EvidenceBundle,
+  EvidenceRecord,
+} from '../audit/domain/evidence.js';
+import { checkpointHeads } from '../audit/domain/checkpoint.js';
+import { checkpointFieldsOf } from '../audit/audit-checkpoint.entity.js';
 import { EVIDENCE_FORMAT } from '../audit/domain/evidence.js';
 import { ApiError } from '../common/api-error.js';
 import type { AppRef } from '../kernel/app-ref.js';
@@ -17,9 +24,9 @@ export const EVIDENCE_MAX_LINKS = 200_000;
 /**
  * Evidence bundles: one self-contained JSON document about one identity that an auditor checks
  * offline (npm run verify-evidence): its current state, every audit record about it with its
- * clear values, the chain segment from its first record to the earliest checkpoint that covers
- * its last one (signing a checkpoint of the head first when none does yet), that checkpoint and
- * the public key.
+ * clear values, for each lane of the chain holding its records the segment from its first record
+ * there to the earliest checkpoint that covers all of them (signing a checkpoint of the heads
+ * first when none does yet), that checkpoint and the public key.
  */
 @Injectable()
 export class EvidenceService {
@@ -38,20 +45,31 @@ export class EvidenceService {
     if (chained.length === 0) {
       throw ApiError.notFound('No audit record about this identity in this app.');
     }
-    const lastSeq = chained[chained.length - 1]!.chain_seq;
-    let checkpoint = await this.chain.checkpointCovering(app, lastSeq);
+    // Per lane holding records of the identity: its first and last position there.
+    const spans = new Map<number, { first: bigint; last: bigint }>();
+    for (const c of chained) {
+      const seq = BigInt(c.chain_seq);
+      const span = spans.get(c.chain_lane);
+      if (!span) spans.set(c.chain_lane, { first: seq, last: seq });
+      else span.last = seq > span.last ? seq : span.last;
+    }
+    const needs = new Map([...spans].map(([lane, span]) => [lane, span.last]));
+    let checkpoint = await this.chain.checkpointCovering(app, needs);
     if (!checkpoint) {
       await this.checkpoints.checkpoint(app);
-      checkpoint = await this.chain.checkpointCovering(app, lastSeq);
+      checkpoint = await this.chain.checkpointCovering(app, needs);
       if (!checkpoint) throw new Error('the checkpoint just signed does not cover the record');
     }
-    const firstSeq = BigInt(chained[0]!.chain_seq);
-    const upTo = BigInt(checkpoint.chain_seq);
-    if (upTo - firstSeq + 1n > BigInt(EVIDENCE_MAX_LINKS)) {
+    const signedHeads = new Map(
+      checkpointHeads(checkpointFieldsOf(checkpoint)).map((h) => [h.lane, BigInt(h.chain_seq)]),
+    );
+    let span = 0n;
+    for (const [lane, { first }] of spans) span += signedHeads.get(lane)! - first + 1n;
+    if (span > BigInt(EVIDENCE_MAX_LINKS)) {
       throw new ApiError(
         413,
         'FAILED_PRECONDITION',
-        `The identity's records span ${upTo - firstSeq + 1n} chain positions up to a checkpoint, more than a bundle carries (${EVIDENCE_MAX_LINKS}); sign checkpoints more often (AUDIT_CHECKPOINT_INTERVAL_S).`,
+        `The identity's records span ${span} chain positions up to a checkpoint, more than a bundle carries (${EVIDENCE_MAX_LINKS}); sign checkpoints more often (AUDIT_CHECKPOINT_INTERVAL_S).`,
       );
     }
     const entities = await this.audit.listForIdentity(
@@ -66,6 +84,7 @@ export class EvidenceService {
       const c = byId.get(dto.id)!;
       return {
         id: dto.id,
+        chain_lane: c.chain_lane,
         chain_seq: c.chain_seq,
         kind: dto.kind,
         identity: dto.identity!,
@@ -88,12 +107,24 @@ export class EvidenceService {
         hash: dto.hash,
       };
     });
-    records.sort((a, b) => (BigInt(a.chain_seq) < BigInt(b.chain_seq) ? -1 : 1));
-    const links: ChainLink[] = [];
-    await readChain(app, await this.chain.copyChain(app, firstSeq - 1n, upTo), (r) => {
-      links.push({ fields: chainedFieldsOf(r.encoding), hash: r.hash.toString('hex') });
-      return true;
-    });
+    records.sort((a, b) =>
+      a.chain_lane !== b.chain_lane
+        ? a.chain_lane! - b.chain_lane!
+        : BigInt(a.chain_seq) < BigInt(b.chain_seq)
+          ? -1
+          : 1,
+    );
+    const chains: ChainSegment[] = [];
+    for (const [lane, { first }] of [...spans].sort(([a], [b]) => a - b)) {
+      const links: ChainLink[] = [];
+      const copy = await this.chain.copyChain(app, lane, first - 1n, signedHeads.get(lane));
+      await readChain(app, copy, (r) => {
+        links.push({ fields: chainedFieldsOf(r.encoding), hash: r.hash.toString('hex') });
+        return true;
+      });
+      const prev = (await this.chain.prevHashAt(app, lane, String(first)))!;
+      chains.push({ lane, prev_hash: prev, links });
+    }
     const key = this.signing.key();
     const cp = toCheckpointDto(checkpoint);
     return {
@@ -105,7 +136,7 @@ export class EvidenceService {
       identity_key: chained[0]!.identity_key,
       state: { ...(await this.consent.identityState(app, asked)), identity },
       records,
-      chain: { prev_hash: (await this.chain.prevHashAt(app, String(firstSeq)))!, links },
+      chains,
       checkpoint: {
         checkpoint_id: cp.checkpoint_id,
         project_id: cp.project_id,
@@ -115,6 +146,7 @@ export class EvidenceService {
         head_hash: cp.head_hash,
         signed_at: cp.signed_at,
         key_id: cp.key_id,
+        ...(cp.lanes === undefined ? {} : { lanes: cp.lanes }),
         public_key: cp.public_key,
         signature: cp.signature,
       },

@@ -31,6 +31,7 @@ import { TypeOrmNestLogger } from './typeorm-logger.js';
 import { IdentityErasureEntity } from '../erasure/identity-erasure.entity.js';
 import { IdentityErasure1765000000000 } from './migrations/1765000000000-identity-erasure.js';
 import { AuditChainTriggerPerRow1765100000000 } from './migrations/1765100000000-audit-chain-trigger-per-row.js';
+import { AuditChainLanes1765200000000 } from './migrations/1765200000000-audit-chain-lanes.js';
 
 export const ENTITIES = [
   AppSettingsEntity,
@@ -67,6 +68,7 @@ export const MIGRATIONS = [
   AuditCheckpoints1764900000000,
   IdentityErasure1765000000000,
   AuditChainTriggerPerRow1765100000000,
+  AuditChainLanes1765200000000,
 ];
 
 /**

@@ -35,8 +35,9 @@ export class ErasureRepository {
 
   /**
    * Waits for the changes in flight on this identity (its state rows, locked), then takes the
-   * app's audit chain lock (held to commit): a change planned before the erasure and written
-   * after it is refused by the chain trigger and planned again by the erased form.
+   * app's audit chain locks, every lane's in lane order (held to commit): a change planned before
+   * the erasure and written after it is refused by the chain trigger and planned again by the
+   * erased form.
    */
   async lock(tx: EntityManager, app: AppRef, identity: string): Promise<void> {
     await tx.query(
@@ -44,10 +45,7 @@ export class ErasureRepository {
           FOR UPDATE`,
       [app.projectId, app.appId, identity],
     );
-    await tx.query(
-      `SELECT pg_advisory_xact_lock(hashtext('consent_audit_chain'), hashtext($1 || '/' || $2))`,
-      [app.projectId, app.appId],
-    );
+    await tx.query(`SELECT consent_audit_chain_lock_all($1, $2)`, [app.projectId, app.appId]);
   }
 
   /** Whether anything about the identity is stored in the app, in clear or erased. */

@@ -2,8 +2,20 @@
 // Ed25519 check of a signature with a raw public key (for the service and the offline check).
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 
-/** The first element of every checkpoint text: its version. */
+/** The first element of a checkpoint text of an app with one lane (lane 0): its version. */
 export const CHECKPOINT_ENCODING = 'consent-gate-checkpoint-v1';
+/** The first element of a checkpoint text that also signs the heads of other lanes. */
+export const CHECKPOINT_ENCODING_LANES = 'consent-gate-checkpoint-v2';
+
+/** The head of one lane of an app's chain other than lane 0, as a checkpoint signs it. */
+export interface LaneHead {
+  lane: number;
+  /** Its position in the lane and its record id (decimal texts). */
+  chain_seq: string;
+  record_id: string;
+  /** Its hash, hex. */
+  head_hash: string;
+}
 
 /** What a checkpoint signs: an app's chain head, when, with which key. */
 export interface CheckpointFields {
@@ -17,15 +29,21 @@ export interface CheckpointFields {
   /** RFC 3339 in UTC with milliseconds. */
   signed_at: string;
   key_id: string;
+  /**
+   * The heads of the app's other lanes, in lane order (absent: the app has lane 0 only). An app
+   * whose lane 0 is empty signs position 0, record 0 and the genesis hash for it.
+   */
+  lanes?: LaneHead[];
 }
 
 /**
  * The signed text: JSON.stringify of [CHECKPOINT_ENCODING, project_id, app_id, chain_seq,
- * record_id, head_hash, signed_at, key_id] (all strings), UTF-8.
+ * record_id, head_hash, signed_at, key_id] (all strings), UTF-8; with other lanes,
+ * [CHECKPOINT_ENCODING_LANES, the same seven, [[lane, chain_seq, record_id, head_hash], ...]]
+ * (all strings, lanes in order).
  */
 export function checkpointText(c: CheckpointFields): string {
-  return JSON.stringify([
-    CHECKPOINT_ENCODING,
+  const fields = [
     c.project_id,
     c.app_id,
     c.chain_seq,
@@ -33,7 +51,24 @@ export function checkpointText(c: CheckpointFields): string {
     c.head_hash,
     c.signed_at,
     c.key_id,
+  ];
+  if (c.lanes === undefined || c.lanes.length === 0) {
+    return JSON.stringify([CHECKPOINT_ENCODING, ...fields]);
+  }
+  return JSON.stringify([
+    CHECKPOINT_ENCODING_LANES,
+    ...fields,
+    c.lanes.map((l) => [String(l.lane), l.chain_seq, l.record_id, l.head_hash]),
   ]);
+}
+
+/** Every lane head a checkpoint signs, lane 0 first (lane 0 only when it has a record). */
+export function checkpointHeads(c: CheckpointFields): LaneHead[] {
+  const heads: LaneHead[] =
+    c.chain_seq === '0'
+      ? []
+      : [{ lane: 0, chain_seq: c.chain_seq, record_id: c.record_id, head_hash: c.head_hash }];
+  return [...heads, ...(c.lanes ?? [])];
 }
 
 /** A key's id: the first 16 hex digits of SHA-256 over its raw 32-byte public key. */

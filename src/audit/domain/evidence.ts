@@ -2,13 +2,23 @@
 // and its offline check (npm run verify-evidence), which needs nothing but the bundle (and, if
 // given, the public key pinned elsewhere).
 import { type ChainedFields, GENESIS_HASH, recordHash, textDigest } from './audit-chain.js';
-import { type CheckpointFields, checkpointSignatureValid, keyIdOf } from './checkpoint.js';
+import {
+  type CheckpointFields,
+  checkpointHeads,
+  checkpointSignatureValid,
+  keyIdOf,
+} from './checkpoint.js';
 
-export const EVIDENCE_FORMAT = 'consent-gate-evidence-v1';
+/** The bundles the service makes: a chain segment per lane (`chains`). */
+export const EVIDENCE_FORMAT = 'consent-gate-evidence-v2';
+/** The bundles of an app with one lane made before lanes (`chain`): still checked. */
+export const EVIDENCE_FORMAT_V1 = 'consent-gate-evidence-v1';
 
 /** One of the identity's audit records, with its clear values, as the bundle carries it. */
 export interface EvidenceRecord {
   id: string;
+  /** The record's lane (absent in a v1 bundle: lane 0). */
+  chain_lane?: number;
   chain_seq: string;
   kind: string;
   identity: string;
@@ -56,12 +66,21 @@ export interface EvidenceBundle {
   };
   records: EvidenceRecord[];
   /**
-   * The chain from the identity's first record to the checkpoint's head: the hash before it, and
-   * every link (of every record of the app, about anyone: their identities as keyed hashes only).
+   * For each lane holding records of the identity, the lane from the identity's first record in
+   * it to the checkpoint's head of that lane: the hash before it, and every link (of every record
+   * of the lane, about anyone: their identities as keyed hashes only). v2.
    */
-  chain: { prev_hash: string; links: ChainLink[] };
+  chains?: ChainSegment[];
+  /** v1: the one segment, of lane 0. */
+  chain?: { prev_hash: string; links: ChainLink[] };
   checkpoint: CheckpointFields & { checkpoint_id: string; public_key: string; signature: string };
   signing_key: { key_id: string; public_key: string };
+}
+
+export interface ChainSegment {
+  lane: number;
+  prev_hash: string;
+  links: ChainLink[];
 }
 
 export interface EvidenceCheck {
@@ -89,7 +108,8 @@ export function checkEvidence(bundle: EvidenceBundle, pinnedKey?: string): Evide
     problems.push(p);
     return { ok: false, problems, proves: [] };
   };
-  if (bundle?.format !== EVIDENCE_FORMAT) return fail(`not a ${EVIDENCE_FORMAT} bundle`);
+  const v1 = bundle?.format === EVIDENCE_FORMAT_V1;
+  if (bundle?.format !== EVIDENCE_FORMAT && !v1) return fail(`not a ${EVIDENCE_FORMAT} bundle`);
   const c = bundle.checkpoint;
   const publicKey = Buffer.from(c.public_key, 'base64');
   if (publicKey.length !== 32) return fail('the checkpoint public key is not an Ed25519 key');
@@ -103,44 +123,67 @@ export function checkEvidence(bundle: EvidenceBundle, pinnedKey?: string): Evide
   if (c.project_id !== bundle.project_id || c.app_id !== bundle.app_id) {
     return fail('the checkpoint is about another app');
   }
-  // The segment: consecutive links, each hash recomputed, ending at the checkpoint's head.
-  const links = bundle.chain.links;
-  if (links.length === 0) return fail('the chain segment is empty');
-  let prev: Buffer = Buffer.from(bundle.chain.prev_hash, 'hex');
-  if (prev.length !== 32) return fail('chain.prev_hash is not a SHA-256');
-  if (links[0]!.fields.chain_seq === '1' && !prev.equals(GENESIS_HASH)) {
-    return fail('the chain starts at position 1 but prev_hash is not the genesis hash');
-  }
-  const bySeq = new Map<string, ChainLink>();
-  for (let i = 0; i < links.length; i++) {
-    const l = links[i]!;
-    if (i > 0 && BigInt(l.fields.chain_seq) !== BigInt(links[i - 1]!.fields.chain_seq) + 1n) {
-      return fail(
-        `the chain segment skips from ${links[i - 1]!.fields.chain_seq} to ${l.fields.chain_seq}`,
-      );
+  const segments: ChainSegment[] | undefined = v1
+    ? bundle.chain && [{ lane: 0, ...bundle.chain }]
+    : bundle.chains;
+  if (!Array.isArray(segments) || segments.length === 0) return fail('the bundle has no chain');
+  const heads = new Map(checkpointHeads(c).map((h) => [h.lane, h]));
+  // Each segment: consecutive links, each hash recomputed, ending at its lane's signed head.
+  const byPosition = new Map<string, ChainLink>();
+  const provesSegments: string[] = [];
+  for (const segment of segments) {
+    const lane = segment.lane;
+    const where = lane === 0 ? '' : ` of lane ${lane}`;
+    const head = heads.get(lane);
+    if (!head) return fail(`the checkpoint signs no head of lane ${lane}`);
+    heads.delete(lane);
+    const links = segment.links;
+    if (!Array.isArray(links) || links.length === 0) return fail('a chain segment is empty');
+    let prev: Buffer = Buffer.from(segment.prev_hash, 'hex');
+    if (prev.length !== 32) return fail('a chain prev_hash is not a SHA-256');
+    if (links[0]!.fields.chain_seq === '1' && !prev.equals(GENESIS_HASH)) {
+      return fail(`the chain${where} starts at position 1 but prev_hash is not the genesis hash`);
     }
-    if (l.fields.project_id !== bundle.project_id || l.fields.app_id !== bundle.app_id) {
-      return fail(`link ${l.fields.chain_seq} is about another app`);
+    for (let i = 0; i < links.length; i++) {
+      const l = links[i]!;
+      if (i > 0 && BigInt(l.fields.chain_seq) !== BigInt(links[i - 1]!.fields.chain_seq) + 1n) {
+        return fail(
+          `the chain segment${where} skips from ${links[i - 1]!.fields.chain_seq} to ${l.fields.chain_seq}`,
+        );
+      }
+      if (l.fields.project_id !== bundle.project_id || l.fields.app_id !== bundle.app_id) {
+        return fail(`link ${l.fields.chain_seq}${where} is about another app`);
+      }
+      const hash = recordHash(prev, l.fields);
+      if (hash.toString('hex') !== l.hash) {
+        return fail(
+          `link ${l.fields.chain_seq}${where} (record ${l.fields.id}) does not hash to its hash`,
+        );
+      }
+      prev = hash;
+      byPosition.set(`${lane}:${l.fields.chain_seq}`, l);
     }
-    const hash = recordHash(prev, l.fields);
-    if (hash.toString('hex') !== l.hash) {
-      return fail(`link ${l.fields.chain_seq} (record ${l.fields.id}) does not hash to its hash`);
+    const last = links[links.length - 1]!;
+    if (
+      last.fields.chain_seq !== head.chain_seq ||
+      last.fields.id !== head.record_id ||
+      last.hash !== head.head_hash
+    ) {
+      return fail(`the chain segment${where} does not end at the checkpoint's head${where}`);
     }
-    prev = hash;
-    bySeq.set(l.fields.chain_seq, l);
-  }
-  const last = links[links.length - 1]!;
-  if (
-    last.fields.chain_seq !== c.chain_seq ||
-    last.fields.id !== c.record_id ||
-    last.hash !== c.head_hash
-  ) {
-    return fail("the chain segment does not end at the checkpoint's head");
+    provesSegments.push(
+      `the chain${where} from position ${links[0]!.fields.chain_seq} to ${head.chain_seq} (${links.length} records) links to its signed head: none of these records was changed, removed, added or moved after they were written, up to that checkpoint`,
+    );
   }
   // The identity's records against their links.
   for (const r of bundle.records) {
-    const l = bySeq.get(r.chain_seq);
-    if (!l) return fail(`record ${r.id} (position ${r.chain_seq}) is not in the chain segment`);
+    const lane = v1 ? 0 : r.chain_lane;
+    const l = byPosition.get(`${lane}:${r.chain_seq}`);
+    if (!l) {
+      return fail(
+        `record ${r.id} (position ${r.chain_seq}${lane ? ` of lane ${lane}` : ''}) is not in the chain segments`,
+      );
+    }
     const f = l.fields;
     const expected: [string, unknown, unknown][] = [
       ['id', r.id, f.id],
@@ -174,14 +217,17 @@ export function checkEvidence(bundle: EvidenceBundle, pinnedKey?: string): Evide
     }
   }
   const signedAt = c.signed_at;
+  const lanes = c.lanes?.length
+    ? `; lanes ${c.lanes.map((h) => `${h.lane} at position ${h.chain_seq} (record ${h.record_id}), hash ${h.head_hash}`).join('; ')}`
+    : '';
   proves.push(
-    `checkpoint ${c.checkpoint_id}: app ${c.project_id}/${c.app_id}, position ${c.chain_seq} (record ${c.record_id}), hash ${c.head_hash}, signed ${signedAt} by Ed25519 key ${c.key_id}${pinnedKey !== undefined ? ' (the pinned key)' : ' (check that this is the key you pinned)'}`,
-    `the chain from position ${links[0]!.fields.chain_seq} to ${c.chain_seq} (${links.length} records) links to that head: none of these records was changed, removed, added or moved after they were written, up to that checkpoint`,
+    `checkpoint ${c.checkpoint_id}: app ${c.project_id}/${c.app_id}, position ${c.chain_seq} (record ${c.record_id}), hash ${c.head_hash}${lanes}, signed ${signedAt} by Ed25519 key ${c.key_id}${pinnedKey !== undefined ? ' (the pinned key)' : ' (check that this is the key you pinned)'}`,
+    ...provesSegments,
     `${bundle.records.length} record(s) about identity key ${bundle.identity_key} are in it, each with the values shown:`,
   );
   for (const r of bundle.records) {
     proves.push(
-      `  record ${r.id} (position ${r.chain_seq}), recorded ${r.recorded_at}: ${r.kind}${r.list_type ? ` ${r.list_type}` : ''}${r.operation ? ` ${r.operation}` : ''}${r.outcome ? ` ${r.outcome}` : ''}, origin ${r.origin ?? '-'}, actor ${r.actor}${r.reason ? `, reason "${r.reason}"` : ''}`,
+      `  record ${r.id} (position ${r.chain_seq}${r.chain_lane ? ` of lane ${r.chain_lane}` : ''}), recorded ${r.recorded_at}: ${r.kind}${r.list_type ? ` ${r.list_type}` : ''}${r.operation ? ` ${r.operation}` : ''}${r.outcome ? ` ${r.outcome}` : ''}, origin ${r.origin ?? '-'}, actor ${r.actor}${r.reason ? `, reason "${r.reason}"` : ''}`,
     );
   }
   proves.push(

@@ -1,5 +1,25 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
+export class LaneVerifiedDto {
+  @ApiProperty({ description: 'The lane (0 to 3)', example: 0 })
+  lane: number;
+
+  @ApiProperty({ description: 'The records of the lane', example: 1204 })
+  records: number;
+
+  @ApiProperty({ description: "The lane's head: its position", example: '1204' })
+  chain_seq: string;
+
+  @ApiProperty({ description: "The lane's head: its record id", example: '1204' })
+  head_record_id: string;
+
+  @ApiProperty({
+    description: "The lane's head: its hash, hex",
+    example: '9f2c6a1d0b7e4f3a8c5d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b',
+  })
+  head_hash: string;
+}
+
 export class AuditVerifyResponseDto {
   @ApiProperty({
     description:
@@ -24,7 +44,8 @@ export class AuditVerifyResponseDto {
   @ApiPropertyOptional({
     type: String,
     nullable: true,
-    description: "Only when verified: the id of the chain's last record (null for an empty chain)",
+    description:
+      "Only when verified: the id of the last record of the chain's lane 0 (null for an empty chain). An app's chain has up to 4 lanes (see lanes): writers of one app that overlap write different lanes",
     example: '1204',
   })
   head_record_id?: string | null;
@@ -36,6 +57,13 @@ export class AuditVerifyResponseDto {
     example: '9f2c6a1d0b7e4f3a8c5d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b',
   })
   head_hash?: string | null;
+
+  @ApiPropertyOptional({
+    type: [LaneVerifiedDto],
+    description:
+      "Only when verified: every lane of the app's chain that has records, in lane order, with its head (each lane is a hash chain of its own: positions 1, 2, ..., each record linking to the lane's previous one)",
+  })
+  lanes?: LaneVerifiedDto[];
 
   @ApiPropertyOptional({
     description:
@@ -51,6 +79,23 @@ export class AuditVerifyResponseDto {
   reason?: string;
 }
 
+export class LaneHeadDto {
+  @ApiProperty({ description: 'The lane (1 to 3)', example: 1 })
+  lane: number;
+
+  @ApiProperty({ description: "The lane's head: its position", example: '17' })
+  chain_seq: string;
+
+  @ApiProperty({ description: "The lane's head: its record id", example: '1199' })
+  record_id: string;
+
+  @ApiProperty({
+    description: "The lane's head: its hash, hex",
+    example: '4b1e8a0c7d2f5e3a9b6c1d0e8f7a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c',
+  })
+  head_hash: string;
+}
+
 export class AuditCheckpointDto {
   @ApiProperty({ example: '12' })
   checkpoint_id: string;
@@ -61,10 +106,17 @@ export class AuditCheckpointDto {
   @ApiProperty({ example: '01EB37HMH1M6SV18ABNS3G135H' })
   app_id: string;
 
-  @ApiProperty({ description: 'The id of the chain head the checkpoint signs', example: '1204' })
+  @ApiProperty({
+    description:
+      "The id of the head of the chain's lane 0 the checkpoint signs ('0' when lane 0 has no record yet)",
+    example: '1204',
+  })
   record_id: string;
 
-  @ApiProperty({ description: "The head's position in the app's chain", example: '1204' })
+  @ApiProperty({
+    description: "That head's position in lane 0 ('0' when lane 0 has no record yet)",
+    example: '1204',
+  })
   chain_seq: string;
 
   @ApiProperty({
@@ -98,11 +150,18 @@ export class AuditCheckpointDto {
 
   @ApiProperty({
     description:
-      'The exact text signed: the JSON array ["consent-gate-checkpoint-v1", project_id, app_id, chain_seq, record_id, head_hash, signed_at, key_id]',
+      'The exact text signed: the JSON array ["consent-gate-checkpoint-v1", project_id, app_id, chain_seq, record_id, head_hash, signed_at, key_id]; when the chain has other lanes, ["consent-gate-checkpoint-v2", the same seven, [[lane, chain_seq, record_id, head_hash], ...]] (every element a string)',
     example:
       '["consent-gate-checkpoint-v1","my-project","01EB37HMH1M6SV18ABNS3G135H","1204","1204","9f2c...","2026-12-02T07:00:00.000Z","3f1c9a7e5b2d4c68"]',
   })
   signed_text: string;
+
+  @ApiPropertyOptional({
+    type: [LaneHeadDto],
+    description:
+      "The heads of the chain's other lanes, in lane order, signed with lane 0's (absent: the chain has lane 0 only)",
+  })
+  lanes?: LaneHeadDto[];
 }
 
 export class AuditCheckpointPageDto {

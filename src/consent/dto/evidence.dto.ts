@@ -1,10 +1,14 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { ChainLink, EvidenceBundle, EvidenceRecord } from '../../audit/domain/evidence.js';
+import type { ChainSegment, EvidenceBundle, EvidenceRecord } from '../../audit/domain/evidence.js';
 import { IdentityStateResponseDto } from './native-consents.dto.js';
 
 /** GET .../identities/{identity}:evidence (the shape of domain/evidence.ts EvidenceBundle). */
 export class EvidenceBundleDto implements EvidenceBundle {
-  @ApiProperty({ example: 'consent-gate-evidence-v1' })
+  @ApiProperty({
+    description:
+      'consent-gate-evidence-v2 (npm run verify-evidence also checks the v1 bundles of earlier versions: one segment, `chain`, of lane 0)',
+    example: 'consent-gate-evidence-v2',
+  })
   format: string;
 
   @ApiProperty({ example: '2026-12-02T07:30:00.000Z' })
@@ -38,7 +42,7 @@ export class EvidenceBundleDto implements EvidenceBundle {
 
   @ApiProperty({
     description:
-      'Every audit record about the identity, in chain order, with its clear values (evidence_text: the evidence as stored, the text its digest covers) and chain_seq; an erased record has reason and evidence_text null and carries reason_sha256 / evidence_sha256, the digests the chain covers',
+      'Every audit record about the identity, in chain order (lane, then position), with its clear values (evidence_text: the evidence as stored, the text its digest covers), chain_lane and chain_seq; an erased record has reason and evidence_text null and carries reason_sha256 / evidence_sha256, the digests the chain covers',
     type: 'array',
     items: { type: 'object' },
   })
@@ -46,18 +50,22 @@ export class EvidenceBundleDto implements EvidenceBundle {
 
   @ApiProperty({
     description:
-      "The chain segment from the identity's first record to the checkpoint's head: prev_hash (the hash before it) and links, each the record's chained fields (see the README's Proof section: identities as keyed hashes, free texts as digests) and hash",
-    type: 'object',
-    properties: {
-      prev_hash: { type: 'string' },
-      links: { type: 'array', items: { type: 'object' } },
+      "For each lane of the app's chain that holds records of the identity, in lane order, the lane from the identity's first record in it to the checkpoint's head of that lane: lane, prev_hash (the hash before the segment) and links, each the record's chained fields (see the README's Proof section: identities as keyed hashes, free texts as digests) and hash",
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: {
+        lane: { type: 'integer' },
+        prev_hash: { type: 'string' },
+        links: { type: 'array', items: { type: 'object' } },
+      },
     },
   })
-  chain: { prev_hash: string; links: ChainLink[] };
+  chains: ChainSegment[];
 
   @ApiProperty({
     description:
-      "The earliest signed checkpoint that covers the identity's last record (AuditCheckpointDto without signed_text)",
+      "The earliest signed checkpoint that covers the identity's last record in each lane (AuditCheckpointDto without signed_text; lanes: the heads of lanes other than 0)",
     type: 'object',
     additionalProperties: true,
   })

@@ -18,7 +18,7 @@ import { chainTrigger } from './1765000000000-identity-erasure.js';
  *   other callers: same key, same pads setting).
  * The head setting now holds `app seq hash-hex has-erasures`.
  */
-const fastChainTrigger = `
+export const fastChainTrigger = `
       CREATE OR REPLACE FUNCTION consent_audit_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
           app text := NEW.project_id || '/' || NEW.app_id;
