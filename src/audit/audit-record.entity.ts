@@ -36,7 +36,7 @@ import {
 @Index('consent_audit_chain_idx', ['project_id', 'app_id', 'chain_lane', 'chain_seq'], {
   unique: true,
 })
-@Check('consent_audit_chain_lane_check', `chain_lane >= 0 AND chain_lane < 4`)
+@Check('consent_audit_chain_lane_check', `chain_lane >= 0 AND chain_lane < 8`)
 @Check(
   'consent_audit_consent_change_check',
   `kind <> 'CONSENT_CHANGE' OR (list_type IS NOT NULL AND origin IS NOT NULL

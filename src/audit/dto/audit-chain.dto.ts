@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 export class LaneVerifiedDto {
-  @ApiProperty({ description: 'The lane (0 to 3)', example: 0 })
+  @ApiProperty({ description: 'The lane (0 to 7)', example: 0 })
   lane: number;
 
   @ApiProperty({ description: 'The records of the lane', example: 1204 })
@@ -45,7 +45,7 @@ export class AuditVerifyResponseDto {
     type: String,
     nullable: true,
     description:
-      "Only when verified: the id of the last record of the chain's lane 0 (null for an empty chain). An app's chain has up to 4 lanes (see lanes): writers of one app that overlap write different lanes",
+      "Only when verified: the id of the last record of the chain's lane 0 (null for an empty chain). An app's chain has up to 8 lanes (see lanes): writers of one app that overlap write different lanes",
     example: '1204',
   })
   head_record_id?: string | null;
@@ -80,7 +80,7 @@ export class AuditVerifyResponseDto {
 }
 
 export class LaneHeadDto {
-  @ApiProperty({ description: 'The lane (1 to 3)', example: 1 })
+  @ApiProperty({ description: 'The lane (1 to 7)', example: 1 })
   lane: number;
 
   @ApiProperty({ description: "The lane's head: its position", example: '17' })
