@@ -882,6 +882,44 @@ describe('audit chain lanes', () => {
     ]);
   });
 
+  it('the periodic sweep signs an app whose lane other than 0 grew', async () => {
+    const app = newApp();
+    const toLane1 = (fromSeq: number, toSeq: number) =>
+      asSuperuser(
+        `UPDATE consent_audit SET chain_lane = 1, chain_seq = ${toSeq}
+          WHERE project_id = '${app.projectId}' AND app_id = '${app.appId}'
+            AND chain_lane = 0 AND chain_seq = ${fromSeq}`,
+        rechain(app, 1),
+      );
+    expect((await optOut(app, '46735000001', 'OPT_OUT_ALL')).status).toBe(200);
+    expect((await optOut(app, '46735000002', 'OPT_OUT_ALL')).status).toBe(200);
+    await toLane1(2, 1);
+    const service = t.app.get(AuditCheckpointService);
+    const list = async () =>
+      (await api.get(`${app.base}/audit-checkpoints`)).body.checkpoints as (Checkpoint & {
+        lanes?: { lane: number; chain_seq: string }[];
+      })[];
+    await service.sweep();
+    expect((await list()).map((c) => [c.chain_seq, c.lanes])).toEqual([
+      ['1', [expect.objectContaining({ lane: 1, chain_seq: '1' })]],
+    ]);
+    await service.sweep();
+    expect(await list()).toHaveLength(1);
+    // Only lane 1 grows.
+    expect((await optOut(app, '46735000003', 'OPT_OUT_ALL')).status).toBe(200);
+    await toLane1(2, 2);
+    await service.sweep();
+    expect((await list()).map((c) => [c.chain_seq, c.lanes?.map((l) => l.chain_seq)])).toEqual([
+      ['1', ['2']],
+      ['1', ['1']],
+    ]);
+    expect((await api.get(`${app.base}/audit:verify`)).body).toMatchObject({
+      verified: true,
+      records: 3,
+      checkpoints: 4,
+    });
+  });
+
   it('verifies, checkpoints and bundles a chain of several lanes, and detects tampering in any', async () => {
     const app = newApp();
     const me = '46734001111';
