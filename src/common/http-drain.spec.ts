@@ -13,13 +13,30 @@ describe('HttpDrain', () => {
     server?.close();
   });
 
-  async function serve(drain: HttpDrain, holdMs: number): Promise<number> {
+  /** A server whose admitted requests are answered once `release` is called (at once: 0). */
+  async function serve(
+    drain: HttpDrain,
+    hold: boolean,
+  ): Promise<{ port: number; release: () => void; connections: () => number }> {
+    let open!: () => void;
+    const released = hold ? new Promise<void>((r) => (open = r)) : Promise.resolve();
     server = createServer((req, res) => {
       if (!drain.admit(req, res)) return;
-      setTimeout(() => res.end('done'), holdMs);
+      void released.then(() => res.end('done'));
     });
+    let connections = 0;
+    server.on('connection', () => connections++);
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    return (server.address() as AddressInfo).port;
+    return {
+      port: (server.address() as AddressInfo).port,
+      release: () => open?.(),
+      connections: () => connections,
+    };
+  }
+
+  /** Waits (polling, up to 10 s) until `test` holds: no fixed sleep for a loaded machine. */
+  async function until(test: () => boolean): Promise<void> {
+    for (let i = 0; i < 1000 && !test(); i++) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Sends `head` now and `tail` when asked; resolves with everything the server wrote. */
@@ -36,11 +53,11 @@ describe('HttpDrain', () => {
 
   it('lets the request in flight finish (Connection: close), refuses new connections, answers a late request 503', async () => {
     const drain = new HttpDrain();
-    const port = await serve(drain, 300);
+    const { port, release, connections } = await serve(drain, true);
     const inFlight = rawClient(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
     // A request whose headers are not complete yet: its connection is not idle.
     const late = rawClient(port, 'GET /late HTTP/1.1\r\nHost: x\r\n');
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => drain.active === 1 && connections() === 2);
     expect(drain.active).toBe(1);
 
     const drained = drain.begin(server!);
@@ -60,6 +77,7 @@ describe('HttpDrain', () => {
       error: { code: 503, status: 'UNAVAILABLE' },
     });
 
+    release();
     await drained;
     const text = await inFlight.ended;
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
@@ -70,7 +88,7 @@ describe('HttpDrain', () => {
 
   it('resolves at once with nothing in flight', async () => {
     const drain = new HttpDrain();
-    await serve(drain, 0);
+    await serve(drain, false);
     await expect(drain.begin(server!)).resolves.toBeUndefined();
   });
 });
