@@ -318,6 +318,16 @@ export class AppConfig {
   IMPORT_CHUNK_ROWS = 5000;
 
   /**
+   * Transactions that apply one import side by side (its parts: ranges of keys, each identity
+   * and list in one; an import of fewer than this many chunks has fewer parts). 1: one after the
+   * other, as before the audit chain had lanes.
+   */
+  @IsInt()
+  @Min(1)
+  @Max(8)
+  IMPORT_APPLY_PARTS = 2;
+
+  /**
    * How long a claimed import job stays reserved without news from its worker (renewed before
    * every chunk): after a crash, another worker resumes the import this long after the last chunk.
    */
@@ -378,6 +388,7 @@ const INTEGER_KEYS = new Set([
   'IMPORT_MAX_BYTES',
   'IMPORT_MAX_CONCURRENT',
   'IMPORT_CHUNK_ROWS',
+  'IMPORT_APPLY_PARTS',
   'IMPORT_JOB_LEASE_MS',
   'SHUTDOWN_TIMEOUT_MS',
 ]);

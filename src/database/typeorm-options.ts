@@ -24,7 +24,12 @@ import { SettingsHistoryPointInTime1764700000000 } from './migrations/1764700000
 import { AuditHashChain1764800000000 } from './migrations/1764800000000-audit-hash-chain.js';
 import { AuditCheckpoints1764900000000 } from './migrations/1764900000000-audit-checkpoints.js';
 import { AuditCheckpointEntity } from '../audit/audit-checkpoint.entity.js';
-import { ImportEntity, ImportErrorEntity, ImportRowEntity } from '../imports/import.entity.js';
+import {
+  ImportEntity,
+  ImportErrorEntity,
+  ImportPartEntity,
+  ImportRowEntity,
+} from '../imports/import.entity.js';
 import { ContactIdentityEntity } from '../contacts/contact-identity.entity.js';
 import { SendAttemptEntity } from '../send-gate/send-attempt.entity.js';
 import { TypeOrmNestLogger } from './typeorm-logger.js';
@@ -32,6 +37,7 @@ import { IdentityErasureEntity } from '../erasure/identity-erasure.entity.js';
 import { IdentityErasure1765000000000 } from './migrations/1765000000000-identity-erasure.js';
 import { AuditChainTriggerPerRow1765100000000 } from './migrations/1765100000000-audit-chain-trigger-per-row.js';
 import { AuditChainLanes1765200000000 } from './migrations/1765200000000-audit-chain-lanes.js';
+import { ImportParts1765300000000 } from './migrations/1765300000000-import-parts.js';
 
 export const ENTITIES = [
   AppSettingsEntity,
@@ -49,6 +55,7 @@ export const ENTITIES = [
   SendAttemptEntity,
   ImportEntity,
   ImportRowEntity,
+  ImportPartEntity,
   ImportErrorEntity,
   AuditCheckpointEntity,
   IdentityErasureEntity,
@@ -69,6 +76,7 @@ export const MIGRATIONS = [
   IdentityErasure1765000000000,
   AuditChainTriggerPerRow1765100000000,
   AuditChainLanes1765200000000,
+  ImportParts1765300000000,
 ];
 
 /**

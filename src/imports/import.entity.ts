@@ -106,6 +106,40 @@ export class ImportRowEntity {
   source: string | null;
 }
 
+/**
+ * One part of a running import's staged rows (migration 1765300000000): a range of keys
+ * (identity, list_type) that one transaction at a time applies, chunk after chunk, beside the
+ * other parts (IMPORT_APPLY_PARTS). Its cursor is the last staged row applied; the range ends
+ * with the key (last_identity, last_list_type), all its lines, or at the end when null. Kept
+ * while the import runs (the retention sweep deletes the others).
+ */
+@Entity({ name: 'import_parts' })
+export class ImportPartEntity {
+  @PrimaryColumn({ type: 'varchar', length: 26, primaryKeyConstraintName: 'import_parts_pk' })
+  import_id: string;
+
+  @PrimaryColumn({ type: 'smallint', primaryKeyConstraintName: 'import_parts_pk' })
+  part: number;
+
+  @Column({ type: 'varchar', length: 256 })
+  cursor_identity: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  cursor_list_type: string;
+
+  @Column({ type: 'integer' })
+  cursor_line: number;
+
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  last_identity: string | null;
+
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  last_list_type: string | null;
+
+  @Column({ type: 'boolean', default: false })
+  done: boolean;
+}
+
 /** A rejected row of an import: its line, the field at fault and why (never the identity). */
 @Entity({ name: 'import_errors' })
 export class ImportErrorEntity {

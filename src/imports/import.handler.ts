@@ -35,11 +35,11 @@ function importIdOf(payload: unknown): string | null {
 
 /**
  * Applies imports (jobs of kind IMPORT, one per import, queued with its upload): the import
- * handler of the JobRunner. A job applies its import chunk after chunk
- * (ImportsService.applyNextChunk), renewing its lease (IMPORT_JOB_LEASE_MS) before each, so a
- * long import is not claimed by another worker while its worker lives; after a crash the lease
- * runs out and the next claim resumes from the import's cursor (a chunk is one transaction with
- * the cursor's move, so none is applied twice). An unexpected error is retried (5 s doubling to 5
+ * handler of the JobRunner. A job applies its import's parts side by side (IMPORT_APPLY_PARTS),
+ * each chunk after chunk (ImportsService.applyNextChunk), renewing its lease
+ * (IMPORT_JOB_LEASE_MS) before each, so a long import is not claimed by another worker while its
+ * worker lives; after a crash the lease runs out and the next claim resumes from the parts'
+ * cursors (a chunk is one transaction with its part's cursor move, so none is applied twice). An unexpected error is retried (5 s doubling to 5
  * minutes); a job not done within a day is given up and its import marked FAILED with the last
  * error (failImport). When the service shuts down, a job stops after its chunk in progress and
  * gives its claim back, so that the next claim (here after a restart, or another instance)
@@ -87,29 +87,9 @@ export class ImportHandler implements JobHandler, OnModuleInit {
         this.logger.error(`${ref} has an invalid payload: FAILED`);
         return;
       }
+      let outcome: 'done' | 'gone' | 'lost' | 'stopped';
       try {
-        for (;;) {
-          if (
-            !(await this.queue.extendLease(job.id, job.attempts, this.config.IMPORT_JOB_LEASE_MS))
-          ) {
-            this.logger.warn(`${ref}: its claim expired, another worker goes on`);
-            return;
-          }
-          const result = await this.imports.applyNextChunk(importId);
-          if (result === 'gone') {
-            await this.queue.markFailed(job.id, job.attempts, 'the import no longer exists');
-            return;
-          }
-          if (result === 'done') break;
-          if (this.runner.stopping) {
-            // Shutting down: the next worker resumes from the import's cursor at once.
-            const released = await this.queue.releaseClaim(job.id, job.attempts);
-            this.logger.log(
-              `${ref}: stopped between two chunks (shutting down)${released ? '; it resumes on the next claim' : ''}`,
-            );
-            return;
-          }
-        }
+        outcome = await this.applyParts(job, importId);
       } catch (e) {
         const decision = decideAttempt(
           { ok: false, retryable: true, error: describeError(e) },
@@ -131,6 +111,22 @@ export class ImportHandler implements JobHandler, OnModuleInit {
         );
         return;
       }
+      if (outcome === 'gone') {
+        await this.queue.markFailed(job.id, job.attempts, 'the import no longer exists');
+        return;
+      }
+      if (outcome === 'lost') {
+        this.logger.warn(`${ref}: its claim expired, another worker goes on`);
+        return;
+      }
+      if (outcome === 'stopped') {
+        // Shutting down: the next worker resumes from the parts' cursors at once.
+        const released = await this.queue.releaseClaim(job.id, job.attempts);
+        this.logger.log(
+          `${ref}: stopped between two chunks (shutting down)${released ? '; it resumes on the next claim' : ''}`,
+        );
+        return;
+      }
       await this.queue.markSent(job.id, job.attempts);
       this.logger.log(`${ref} SUCCEEDED`);
     } catch (e) {
@@ -138,5 +134,50 @@ export class ImportHandler implements JobHandler, OnModuleInit {
         `${ref}: could not record the outcome (${describeError(e)}); the job is retried after its lease`,
       );
     }
+  }
+
+  /**
+   * Applies the import's parts side by side (ImportsService.startParts), each chunk after chunk,
+   * the job's lease renewed before every chunk. Once one part's loop meets a problem (an error,
+   * the claim lost, the import gone, the service stopping) the others stop after their chunk in
+   * progress; an error is thrown once they all have.
+   */
+  private async applyParts(
+    job: ClaimedJob,
+    importId: string,
+  ): Promise<'done' | 'gone' | 'lost' | 'stopped'> {
+    const parts = await this.imports.startParts(importId);
+    if (parts === 'gone' || parts === 'done') return parts;
+    let stop: 'gone' | 'lost' | 'stopped' | 'failed' | null = null;
+    const loop = async (part: number): Promise<void> => {
+      try {
+        for (;;) {
+          if (stop) return;
+          if (
+            !(await this.queue.extendLease(job.id, job.attempts, this.config.IMPORT_JOB_LEASE_MS))
+          ) {
+            stop ??= 'lost';
+            return;
+          }
+          const result = await this.imports.applyNextChunk(importId, part);
+          if (result === 'gone') {
+            stop ??= 'gone';
+            return;
+          }
+          if (result === 'done') return;
+          if (this.runner.stopping) {
+            stop ??= 'stopped';
+            return;
+          }
+        }
+      } catch (e) {
+        stop = 'failed';
+        throw e;
+      }
+    };
+    const settled = await Promise.allSettled(parts.map(loop));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return stop ?? 'done';
   }
 }

@@ -54,6 +54,18 @@ export interface LockedImport {
   cursor: StagedKey;
 }
 
+/** One part of a running import (import_parts), as its chunk transaction locks it. */
+export interface ImportPart {
+  part: number;
+  cursor: StagedKey;
+  /** The part's last key (all its lines), or null: to the end. */
+  last: { identity: string; listType: string } | null;
+  done: boolean;
+}
+
+/** The largest line: a cursor at (identity, list_type, LAST_LINE) is past every line of a key. */
+const LAST_LINE = 2147483647;
+
 export interface OutcomeCounts {
   applied: number;
   noChange: number;
@@ -347,13 +359,16 @@ export class ImportsRepository {
     after: StagedKey,
     limit: number,
     tx?: EntityManager,
+    last?: { identity: string; listType: string } | null,
   ): Promise<StagedChange[]> {
     const sql = `SELECT identity, list_type, line, opted_out, event_time, reason, source
          FROM import_rows
         WHERE import_id = $1 AND (identity, list_type, line) > ($2::varchar, $3::varchar, $4::int)
+          ${last ? `AND (identity, list_type, line) <= ($6::varchar, $7::varchar, ${LAST_LINE})` : ''}
         ORDER BY identity, list_type, line
         LIMIT $5`;
-    const params = [importId, after.identity, after.listType, after.line, limit];
+    const params: unknown[] = [importId, after.identity, after.listType, after.line, limit];
+    if (last) params.push(last.identity, last.listType);
     const rows: {
       identity: string;
       list_type: ListType;
@@ -412,36 +427,156 @@ export class ImportsRepository {
     await this.pool.query('ANALYZE import_rows');
   }
 
-  /** Adds a chunk's outcomes and moves the cursor past it (in the chunk's transaction). */
-  async recordChunk(
+  /**
+   * The import's parts, made once (the import row is locked by the caller): its staged rows
+   * after `cursor` cut into at most `parts` ranges of about as many rows, at key boundaries (all
+   * the lines of one identity and list are in one part, applied in line order), and one part
+   * when there are fewer than `minRows` a part. Returns the parts not done, in order.
+   */
+  async planParts(
     tx: EntityManager,
     importId: string,
-    counts: OutcomeCounts,
     cursor: StagedKey,
-  ): Promise<void> {
-    await tx.query(
-      `UPDATE imports
-          SET applied = applied + $2, no_change = no_change + $3, superseded = superseded + $4,
-              cursor_identity = $5, cursor_list_type = $6, cursor_line = $7
-        WHERE import_id = $1`,
-      [
-        importId,
-        counts.applied,
-        counts.noChange,
-        counts.superseded,
-        cursor.identity,
-        cursor.listType,
-        cursor.line,
-      ],
-    );
-  }
-
-  async markSucceeded(tx: EntityManager, importId: string): Promise<void> {
-    await tx.query(
-      `UPDATE imports SET status = 'SUCCEEDED', finished_at = now()
-        WHERE import_id = $1 AND status = 'RUNNING'`,
+    parts: number,
+    minRows: number,
+  ): Promise<number[]> {
+    const existing: { part: number; done: boolean }[] = await tx.query(
+      `SELECT part, done FROM import_parts WHERE import_id = $1 ORDER BY part`,
       [importId],
     );
+    if (existing.length > 0) return existing.filter((p) => !p.done).map((p) => Number(p.part));
+    const [{ n }] = (await tx.query(
+      `SELECT count(*)::int AS n FROM import_rows
+        WHERE import_id = $1 AND (identity, list_type, line) > ($2::varchar, $3::varchar, $4::int)`,
+      [importId, cursor.identity, cursor.listType, cursor.line],
+    )) as [{ n: number }];
+    const count = Math.max(1, Math.min(parts, Math.floor(n / Math.max(1, minRows))));
+    const bounds: { identity: string; list_type: string }[] = [];
+    for (let k = 1; k < count; k++) {
+      const rows: { identity: string; list_type: string }[] = await tx.query(
+        `SELECT identity, list_type FROM import_rows
+          WHERE import_id = $1 AND (identity, list_type, line) > ($2::varchar, $3::varchar, $4::int)
+          ORDER BY identity, list_type, line OFFSET $5 LIMIT 1`,
+        [importId, cursor.identity, cursor.listType, cursor.line, Math.floor((k * n) / count)],
+      );
+      const b = rows[0];
+      const prev = bounds[bounds.length - 1];
+      if (b && !(prev && prev.identity === b.identity && prev.list_type === b.list_type)) {
+        bounds.push(b);
+      }
+    }
+    const starts: StagedKey[] = [
+      cursor,
+      ...bounds.map((b) => ({ identity: b.identity, listType: b.list_type, line: LAST_LINE })),
+    ];
+    await tx.query(
+      `INSERT INTO import_parts (import_id, part, cursor_identity, cursor_list_type, cursor_line,
+                                 last_identity, last_list_type)
+       SELECT $1, u.ord - 1, u.ci, u.cl, u.cn, u.li, u.ll
+         FROM unnest($2::varchar[], $3::varchar[], $4::int[], $5::varchar[], $6::varchar[])
+              WITH ORDINALITY u(ci, cl, cn, li, ll, ord)`,
+      [
+        importId,
+        starts.map((s) => s.identity),
+        starts.map((s) => s.listType),
+        starts.map((s) => s.line),
+        starts.map((_, i) => bounds[i]?.identity ?? null),
+        starts.map((_, i) => bounds[i]?.list_type ?? null),
+      ],
+    );
+    return starts.map((_, i) => i);
+  }
+
+  /** One part of the import, locked until the transaction ends (one chunk of it at a time). */
+  async lockPart(tx: EntityManager, importId: string, part: number): Promise<ImportPart | null> {
+    const rows: {
+      cursor_identity: string;
+      cursor_list_type: string;
+      cursor_line: number;
+      last_identity: string | null;
+      last_list_type: string | null;
+      done: boolean;
+    }[] = await tx.query(
+      `SELECT cursor_identity, cursor_list_type, cursor_line, last_identity, last_list_type, done
+         FROM import_parts WHERE import_id = $1 AND part = $2 FOR UPDATE`,
+      [importId, part],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      part,
+      cursor: { identity: r.cursor_identity, listType: r.cursor_list_type, line: r.cursor_line },
+      last:
+        r.last_identity === null
+          ? null
+          : { identity: r.last_identity, listType: r.last_list_type! },
+      done: r.done,
+    };
+  }
+
+  /** The import as a chunk of one of its parts reads it (not locked: see lockCounts). */
+  async forApply(tx: EntityManager, importId: string): Promise<LockedImport | null> {
+    const rows: { project_id: string; app_id: string; status: ImportStatus; actor: string }[] =
+      await tx.query(`SELECT project_id, app_id, status, actor FROM imports WHERE import_id = $1`, [
+        importId,
+      ]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      app: { projectId: r.project_id, appId: r.app_id },
+      status: r.status,
+      actor: r.actor,
+      cursor: START_KEY,
+    };
+  }
+
+  /**
+   * Ends a part's chunk: locks the import row (held to commit: the parts' chunks end one after
+   * the other, each statement after it seeing the chunks committed before), adds the chunk's
+   * outcomes, moves the part's cursor (done: the part has no row left), and when every part is
+   * done marks the import SUCCEEDED. Returns whether it did.
+   */
+  async endPartChunk(
+    tx: EntityManager,
+    importId: string,
+    part: number,
+    counts: OutcomeCounts,
+    cursor: StagedKey | null,
+    done: boolean,
+  ): Promise<boolean> {
+    await tx.query(`SELECT 1 FROM imports WHERE import_id = $1 FOR UPDATE`, [importId]);
+    await tx.query(
+      `UPDATE imports
+          SET applied = applied + $2, no_change = no_change + $3, superseded = superseded + $4
+        WHERE import_id = $1`,
+      [importId, counts.applied, counts.noChange, counts.superseded],
+    );
+    await tx.query(
+      `UPDATE import_parts
+          SET cursor_identity = coalesce($3, cursor_identity),
+              cursor_list_type = coalesce($4, cursor_list_type),
+              cursor_line = coalesce($5, cursor_line), done = $6
+        WHERE import_id = $1 AND part = $2`,
+      [
+        importId,
+        part,
+        cursor?.identity ?? null,
+        cursor?.listType ?? null,
+        cursor?.line ?? null,
+        done,
+      ],
+    );
+    if (!done) return false;
+    const [{ n }] = (await tx.query(
+      `WITH u AS (
+         UPDATE imports SET status = 'SUCCEEDED', finished_at = now()
+          WHERE import_id = $1 AND status = 'RUNNING'
+            AND NOT EXISTS (SELECT 1 FROM import_parts p WHERE p.import_id = $1 AND NOT p.done)
+          RETURNING 1)
+       SELECT count(*)::int AS n FROM u`,
+      [importId],
+    )) as [{ n: number }];
+    return n > 0;
   }
 
   /** Counts of the tables, for tests and the CLI: how many rows an import left staged. */

@@ -334,45 +334,65 @@ export class ImportsService {
   }
 
   /**
-   * Applies the next chunk of an import's staged rows (IMPORT_CHUNK_ROWS, in key order) in one
-   * transaction: the import row is locked and its cursor read inside it, so chunks of one import
-   * never overlap, whichever worker runs them; the chunk's rows go through
-   * ConsentService.applyChanges (audit records carrying the import id and each row's source,
-   * callbacks), are deleted from the staging table, and the counts and cursor move past them.
-   * The last chunk marks the import SUCCEEDED. 'gone': there is no such import.
+   * The parts of a running import its job applies side by side (made at its first chunk:
+   * ImportsRepository.planParts, IMPORT_APPLY_PARTS of them at most, none smaller than
+   * IMPORT_CHUNK_ROWS), the import row locked meanwhile: the parts not done yet. 'gone': there
+   * is no such import; 'done': it no longer runs.
    */
-  applyNextChunk(importId: string): Promise<ChunkResult> {
-    const limit = this.config.IMPORT_CHUNK_ROWS;
-    return this.dataSource.transaction(async (tx): Promise<ChunkResult> => {
+  startParts(importId: string): Promise<number[] | 'gone' | 'done'> {
+    return this.dataSource.transaction(async (tx) => {
       const locked = await this.repo.lockForApply(tx, importId);
       if (!locked) return 'gone';
       if (locked.status !== ImportStatus.RUNNING) return 'done';
-      const rows = await this.repo.stagedAfter(importId, locked.cursor, limit, tx);
+      return this.repo.planParts(
+        tx,
+        importId,
+        locked.cursor,
+        this.config.IMPORT_APPLY_PARTS,
+        this.config.IMPORT_CHUNK_ROWS,
+      );
+    });
+  }
+
+  /**
+   * Applies the next chunk of one part of an import's staged rows (IMPORT_CHUNK_ROWS, in key
+   * order) in one transaction: the part's row is locked and its cursor read inside it, so chunks
+   * of one part never overlap, whichever worker runs them, while the other parts' chunks run
+   * beside it (their keys are other keys: each identity and list is in one part, applied in line
+   * order; each transaction writes an audit chain lane of its own). The chunk's rows go through
+   * ConsentService.applyChanges (audit records carrying the import id and each row's source,
+   * callbacks), are deleted from the staging table, and the counts and the part's cursor move
+   * past them (ImportsRepository.endPartChunk); the chunk that ends the last part marks the
+   * import SUCCEEDED. 'gone': there is no such import or part.
+   */
+  applyNextChunk(importId: string, part: number): Promise<ChunkResult> {
+    const limit = this.config.IMPORT_CHUNK_ROWS;
+    return this.dataSource.transaction(async (tx): Promise<ChunkResult> => {
+      const locked = await this.repo.lockPart(tx, importId, part);
+      if (!locked) return 'gone';
+      if (locked.done) return 'done';
+      const imp = await this.repo.forApply(tx, importId);
+      if (!imp) return 'gone';
+      if (imp.status !== ImportStatus.RUNNING) return 'done';
+      const rows = await this.repo.stagedAfter(importId, locked.cursor, limit, tx, locked.last);
+      const counts: OutcomeCounts = { applied: 0, noChange: 0, superseded: 0 };
+      let last: StagedKey | null = null;
       if (rows.length > 0) {
         const results = await this.consent.applyChanges(
-          {
-            app: locked.app,
-            origin: Origin.ORIGIN_IMPORT,
-            actor: locked.actor,
-            importId,
-          },
+          { app: imp.app, origin: Origin.ORIGIN_IMPORT, actor: imp.actor, importId },
           rows.map(toChange),
           tx,
         );
-        const counts: OutcomeCounts = { applied: 0, noChange: 0, superseded: 0 };
         count(
           results.map((r) => r.outcome),
           counts,
         );
-        const last = rows[rows.length - 1]!;
+        last = rows[rows.length - 1]!;
         await this.repo.deleteStaged(importId, locked.cursor, last, tx);
-        await this.repo.recordChunk(tx, importId, counts, last);
       }
-      if (rows.length < limit) {
-        await this.repo.markSucceeded(tx, importId);
-        return 'done';
-      }
-      return 'more';
+      const done = rows.length < limit;
+      await this.repo.endPartChunk(tx, importId, part, counts, last, done);
+      return done ? 'done' : 'more';
     });
   }
 

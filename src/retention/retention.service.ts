@@ -22,6 +22,8 @@ export interface SweepResult {
   abandonedUploads: number;
   /** Staged rows no RUNNING import will apply (a FAILED import's, an abandoned upload's). */
   importRows: number;
+  /** The parts of imports that no longer run (their job's progress while they did). */
+  importParts: number;
   /** Rejected rows of an abandoned upload. */
   importErrors: number;
 }
@@ -72,6 +74,14 @@ const SWEEPS: {
     key: 'import_id, identity, list_type, line',
     where: `NOT EXISTS (SELECT 1 FROM imports i WHERE i.import_id = import_rows.import_id
                           AND i.status IN ('UPLOADING', 'RUNNING'))`,
+  },
+  {
+    // A finished import's parts (its job's progress while it ran).
+    name: 'importParts',
+    table: 'import_parts',
+    key: 'import_id, part',
+    where: `NOT EXISTS (SELECT 1 FROM imports i WHERE i.import_id = import_parts.import_id
+                          AND i.status = 'RUNNING')`,
   },
   {
     name: 'importErrors',
@@ -128,6 +138,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
       callbackDeliveries: 0,
       abandonedUploads: 0,
       importRows: 0,
+      importParts: 0,
       importErrors: 0,
     };
     const limit = this.config.RETENTION_BATCH_SIZE;
@@ -150,7 +161,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     }
     if (Object.values(result).some((n) => n > 0)) {
       this.logger.log(
-        `retention: deleted ${result.webhookDeliveries} webhook deliveries, ${result.jobs} finished jobs, ${result.callbackDeliveries} callback delivery attempts, ${result.abandonedUploads} abandoned import uploads, ${result.importRows} staged import rows, ${result.importErrors} import errors`,
+        `retention: deleted ${result.webhookDeliveries} webhook deliveries, ${result.jobs} finished jobs, ${result.callbackDeliveries} callback delivery attempts, ${result.abandonedUploads} abandoned import uploads, ${result.importRows} staged import rows, ${result.importParts} import parts, ${result.importErrors} import errors`,
       );
     }
     return result;
