@@ -20,6 +20,7 @@ describe('an import across a kill -9 of the service', () => {
       OUTBOX_WORKER_ENABLED: 'true',
       OUTBOX_POLL_INTERVAL_MS: '50',
       IMPORT_CHUNK_ROWS: '20',
+      IMPORT_APPLY_PARTS: '2',
       IMPORT_JOB_LEASE_MS: '2000',
     });
     await until(

@@ -48,6 +48,8 @@ describe('imports', () => {
       IMPORT_MAX_BYTES: String(MAX_BYTES),
       // Several chunks per file: the cursor moves between transactions.
       IMPORT_CHUNK_ROWS: '3',
+      // Two parts side by side (each a range of keys with its own cursor).
+      IMPORT_APPLY_PARTS: '2',
     });
     api = new Api(t.baseUrl);
     ds = t.app.get(DataSource);

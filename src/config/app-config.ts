@@ -319,13 +319,13 @@ export class AppConfig {
 
   /**
    * Transactions that apply one import side by side (its parts: ranges of keys, each identity
-   * and list in one; an import of fewer than this many chunks has fewer parts). 1: one after the
-   * other, as before the audit chain had lanes.
+   * and list in one; an import of fewer than this many chunks has fewer parts). 1 (one after the
+   * other) is the fastest on a 2-core database; more may help a database with cores to spare.
    */
   @IsInt()
   @Min(1)
   @Max(8)
-  IMPORT_APPLY_PARTS = 2;
+  IMPORT_APPLY_PARTS = 1;
 
   /**
    * How long a claimed import job stays reserved without news from its worker (renewed before
