@@ -38,8 +38,9 @@ export function toCheckpointDto(c: AuditCheckpointEntity): AuditCheckpointDto {
 }
 
 /**
- * Signed checkpoints of the apps' audit chains. A checkpoint signs an app's chain head (record id,
- * position, hash) with the service's Ed25519 key (AuditSigningService), after the records since
+ * Signed checkpoints of the apps' audit chains. A checkpoint signs the head of every lane of an
+ * app's chain (record id, position, hash; lane 0's in the v1 fields, the others' in `lanes`) with
+ * the service's Ed25519 key (AuditSigningService), after the records since
  * the previous checkpoint verify (so the service never signs a broken chain; the records before
  * it were verified when it was signed). Checkpoints are kept (audit_checkpoints, append-only),
  * listed, checked by every GET .../audit:verify, and meant to be copied elsewhere: a rewrite of

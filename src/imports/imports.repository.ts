@@ -46,7 +46,7 @@ export interface ImportRow {
   error: string | null;
 }
 
-/** An import as its job's chunk transaction locks it. */
+/** An import as its job reads it. */
 export interface LockedImport {
   app: AppRef;
   status: ImportStatus;
@@ -328,8 +328,11 @@ export class ImportsRepository {
     return rows;
   }
 
-  /** The import, locked until the transaction ends (one chunk at a time, whatever the worker). */
-  async lockForApply(tx: EntityManager, importId: string): Promise<LockedImport | null> {
+  /**
+   * The import as its job reads it: locked until the transaction ends when `lock` (its parts are
+   * planned once), else not (a part's chunk: the import row is locked at its end, endPartChunk).
+   */
+  async forApply(tx: EntityManager, importId: string, lock: boolean): Promise<LockedImport | null> {
     const rows: {
       project_id: string;
       app_id: string;
@@ -340,7 +343,7 @@ export class ImportsRepository {
       cursor_line: number;
     }[] = await tx.query(
       `SELECT project_id, app_id, status, actor, cursor_identity, cursor_list_type, cursor_line
-         FROM imports WHERE import_id = $1 FOR UPDATE`,
+         FROM imports WHERE import_id = $1 ${lock ? 'FOR UPDATE' : ''}`,
       [importId],
     );
     const r = rows[0];
@@ -511,22 +514,6 @@ export class ImportsRepository {
           ? null
           : { identity: r.last_identity, listType: r.last_list_type! },
       done: r.done,
-    };
-  }
-
-  /** The import as a chunk of one of its parts reads it (not locked: see lockCounts). */
-  async forApply(tx: EntityManager, importId: string): Promise<LockedImport | null> {
-    const rows: { project_id: string; app_id: string; status: ImportStatus; actor: string }[] =
-      await tx.query(`SELECT project_id, app_id, status, actor FROM imports WHERE import_id = $1`, [
-        importId,
-      ]);
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      app: { projectId: r.project_id, appId: r.app_id },
-      status: r.status,
-      actor: r.actor,
-      cursor: START_KEY,
     };
   }
 

@@ -341,7 +341,7 @@ export class ImportsService {
    */
   startParts(importId: string): Promise<number[] | 'gone' | 'done'> {
     return this.dataSource.transaction(async (tx) => {
-      const locked = await this.repo.lockForApply(tx, importId);
+      const locked = await this.repo.forApply(tx, importId, true);
       if (!locked) return 'gone';
       if (locked.status !== ImportStatus.RUNNING) return 'done';
       return this.repo.planParts(
@@ -371,7 +371,7 @@ export class ImportsService {
       const locked = await this.repo.lockPart(tx, importId, part);
       if (!locked) return 'gone';
       if (locked.done) return 'done';
-      const imp = await this.repo.forApply(tx, importId);
+      const imp = await this.repo.forApply(tx, importId, false);
       if (!imp) return 'gone';
       if (imp.status !== ImportStatus.RUNNING) return 'done';
       const rows = await this.repo.stagedAfter(importId, locked.cursor, limit, tx, locked.last);
