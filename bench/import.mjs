@@ -19,7 +19,14 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { benchRun, rssKb, seededRandom, startService as startBenchService } from './lib.mjs';
+import {
+  benchRun,
+  cpuS,
+  postgresCpuS,
+  rssKb,
+  seededRandom,
+  startService as startBenchService,
+} from './lib.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -36,7 +43,11 @@ const NEW = ROWS - EXISTING - BAD;
 const TARGET_S = 30;
 const TARGET_RSS_MB = 300;
 
-// The service reads its configuration from the environment: only what we pass reaches it.
+// The service reads its configuration from the environment: only what we pass reaches it, and
+// the import's own settings (IMPORT_*, e.g. IMPORT_APPLY_PARTS=2) given to this bench.
+const IMPORT_SETTINGS = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => key.startsWith('IMPORT_')),
+);
 const { configKeys } = await import(
   pathToFileURL(path.join(ROOT, 'dist', 'src', 'config', 'app-config.js')).href
 );
@@ -108,7 +119,7 @@ async function main() {
     state,
     dbUrl: dbUrl.toString(),
     adminApiKey: ADMIN_API_KEY,
-    env: { OUTBOX_WORKER_ENABLED: 'true' },
+    env: { OUTBOX_WORKER_ENABLED: 'true', ...IMPORT_SETTINGS },
     // BENCH_CPU_PROFILE=1: a CPU profile of the service in bench/results/profiles.
     nodeArgs: [
       ...(process.env.BENCH_CPU_PROFILE
@@ -120,6 +131,8 @@ async function main() {
   });
   const pid = service.child.pid;
   log(`service up (pid ${pid}) on PostgreSQL ${version[0].server_version}, database ${dbName}`);
+  if (Object.keys(IMPORT_SETTINGS).length > 0)
+    log(`import settings: ${JSON.stringify(IMPORT_SETTINGS)}`);
 
   const db = new pg.Client({ connectionString: dbUrl.toString() });
   await db.connect();
@@ -167,6 +180,8 @@ async function main() {
     if (r !== null && r > maxRss) maxRss = r;
     if (uploading && r !== null && r > uploadRss) uploadRss = r;
   }, 100);
+  // Where the CPU goes: the service's and the database server's, for the upload and the job.
+  const cpu0 = { service: cpuS(pid), db: postgresCpuS() };
   const start = process.hrtime.bigint();
   const res = await fetch(`${base}/v1/projects/${PROJECT}/apps/${APP}/imports`, {
     method: 'POST',
@@ -177,6 +192,7 @@ async function main() {
   const accepted = await res.json();
   const receivedS = Number(process.hrtime.bigint() - start) / 1e9;
   uploading = false;
+  const cpu1 = { service: cpuS(pid), db: postgresCpuS() };
   if (res.status !== 202)
     throw new Error(`import answered ${res.status}: ${JSON.stringify(accepted)}`);
   log(`202 after ${receivedS.toFixed(2)} s: ${JSON.stringify(accepted)}`);
@@ -191,6 +207,7 @@ async function main() {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const totalS = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu2 = { service: cpuS(pid), db: postgresCpuS() };
   clearInterval(sampler);
   const { errors: _errors, ...counts } = status;
   log(`finished after ${totalS.toFixed(2)} s: ${JSON.stringify(counts)}`);
@@ -239,6 +256,10 @@ async function main() {
   console.log('');
   for (const r of rows) console.log(`  ${r[0].padEnd(42)} ${r[1].padStart(9)}  ${r[2]}`);
   console.log(`  ratio import / baseline: ${(totalS / copyS).toFixed(1)}x the time of \\copy`);
+  const cpu = (from, to, wallS) =>
+    `service ${(to.service - from.service).toFixed(1)} s, database ${(to.db - from.db).toFixed(1)} s of CPU in ${wallS.toFixed(1)} s`;
+  console.log(`  upload: ${cpu(cpu0, cpu1, receivedS)}`);
+  console.log(`  job:    ${cpu(cpu1, cpu2, totalS - receivedS)}`);
   console.log(
     `  service RSS: idle ${idleRss?.toFixed(0)} MB, max ${uploadRss.toFixed(0)} MB during the upload, max ${maxRss.toFixed(0)} MB overall (target <= ${TARGET_RSS_MB} MB): ${maxRss <= TARGET_RSS_MB ? 'PASS' : 'MISS'}`,
   );

@@ -1,6 +1,6 @@
 // Small helpers for the bench scripts: their lifecycle (benchRun), child processes, ports, load runs, statistics, table printing.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import autocannon from 'autocannon';
@@ -257,6 +257,39 @@ export function seededRandom(seed) {
 }
 
 /** A process's resident set size in kB (Linux /proc), NaN when it cannot be read. */
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN when gone). */
+export function cpuS(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU seconds used so far by every PostgreSQL server process on this machine (backends,
+ * checkpointer, WAL writer...): the database's side of a run, when its server is local. A backend
+ * that exits takes its time with it, so compare two readings over a span where the service's
+ * connections stay open.
+ */
+export function postgresCpuS() {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const s = cpuS(entry);
+    if (!Number.isNaN(s)) total += s;
+  }
+  return total;
+}
+
 export function rssKb(pid) {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -11,9 +11,9 @@ function body(text: string, size = 3): Readable {
   return Readable.from(chunks);
 }
 
-async function all(gen: AsyncGenerator<ReadRow>): Promise<ReadRow[]> {
+async function all(gen: AsyncGenerator<ReadRow[]>): Promise<ReadRow[]> {
   const out: ReadRow[] = [];
-  for await (const r of gen) out.push(r);
+  for await (const batch of gen) out.push(...batch);
   return out;
 }
 

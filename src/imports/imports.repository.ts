@@ -118,7 +118,8 @@ export class StagingWriter {
     private readonly useCopy: boolean,
   ) {}
 
-  async addRow(r: StagedRow): Promise<void> {
+  /** Adds a row to the batch in memory (drain() sends full batches). */
+  addRow(r: StagedRow): void {
     if (!this.useCopy) {
       const v = this.rowValues;
       v[0]!.push(r.identity);
@@ -129,7 +130,6 @@ export class StagingWriter {
       v[5]!.push(r.reason);
       v[6]!.push(r.source);
       this.rowBytes += r.identity.length + (r.reason?.length ?? 0) + (r.source?.length ?? 0) + 64;
-      if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
       return;
     }
     const text = `${this.importId}\t${copyText(r.identity)}\t${r.listType}\t${r.line}\t${
@@ -139,22 +139,26 @@ export class StagingWriter {
     )}\n`;
     this.rows.push(text);
     this.rowBytes += text.length;
-    if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
   }
 
-  async addError(e: RowError): Promise<void> {
+  /** Adds a rejected row to the batch in memory (drain() sends full batches). */
+  addError(e: RowError): void {
     if (!this.keepErrors) return;
     if (!this.useCopy) {
       this.errorValues[0]!.push(e.line);
       this.errorValues[1]!.push(e.field);
       this.errorValues[2]!.push(e.description);
       this.errorBytes += e.description.length + e.field.length + 16;
-      if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
       return;
     }
     const text = `${this.importId}\t${e.line}\t${copyText(e.field)}\t${copyText(e.description)}\n`;
     this.errors.push(text);
     this.errorBytes += text.length;
+  }
+
+  /** Sends the batches in memory that are full (about COPY_BATCH_BYTES); see copy. */
+  async drain(): Promise<void> {
+    if (this.rowBytes >= COPY_BATCH_BYTES) await this.flushRows();
     if (this.errorBytes >= COPY_BATCH_BYTES) await this.flushErrors();
   }
 

@@ -215,27 +215,31 @@ export class ImportsService {
     let rowsRead = 0;
     let rejected = 0;
     const firstErrors: RowError[] = [];
-    const reject = async (e: RowError): Promise<void> => {
+    const reject = (e: RowError): void => {
       rejected++;
       if (firstErrors.length < ERRORS_SHOWN) firstErrors.push(e);
-      await writer!.addError(e);
+      writer!.addError(e);
     };
     try {
-      for await (const item of readImportFile(input.format, guard)) {
+      for await (const batch of readImportFile(input.format, guard)) {
         if (!writer) {
           // The header (CSV) or first line (NDJSON) is good: from here on rows are staged.
           await this.repo.createUpload(app, importId, input.format, actor);
           client = await this.repo.connect();
           writer = new StagingWriter(client, importId, !input.dryRun, this.repo.canCopy);
         }
-        rowsRead++;
-        if ('error' in item) {
-          await reject(item.error);
-          continue;
+        const now = Date.now();
+        for (const item of batch) {
+          rowsRead++;
+          if ('error' in item) {
+            reject(item.error);
+            continue;
+          }
+          const row = validateRow(item.fields, item.line, now);
+          if (isRowError(row)) reject(row);
+          else writer.addRow(row);
         }
-        const row = validateRow(item.fields, item.line, Date.now());
-        if (isRowError(row)) await reject(row);
-        else await writer.addRow(row);
+        await writer.drain();
       }
       if (rowsRead === 0) throw new NotAnImportFileError('it has no data rows');
       await writer!.flush();
