@@ -48,9 +48,11 @@ const TARGET_RSS_MB = 300;
 const IMPORT_SETTINGS = Object.fromEntries(
   Object.entries(process.env).filter(([key]) => key.startsWith('IMPORT_')),
 );
-const { configKeys } = await import(
+const { AppConfig, configKeys } = await import(
   pathToFileURL(path.join(ROOT, 'dist', 'src', 'config', 'app-config.js')).href
 );
+/** The service's defaults (what it runs with where IMPORT_SETTINGS say nothing). */
+const defaults = new AppConfig();
 for (const key of [...configKeys(), 'NODE_OPTIONS']) delete process.env[key];
 
 const log = (msg) => console.log(`[bench:import] ${msg}`);
@@ -103,6 +105,98 @@ async function writeFile(file) {
   out.end(chunk);
   await once(out, 'finish');
   return statSync(file).size;
+}
+
+/**
+ * The floor under the apply phase (BENCH_IMPORT_FLOOR=0 skips it): the writes it must make for
+ * the file's valid rows, and nothing else, as bare set-based SQL in the same database: for
+ * another app, NEW new opt-outs (a consent_state row and a chained audit record each) and
+ * EXISTING repeats of seeded opt-outs (a state update and an audit record each), in
+ * IMPORT_CHUNK_ROWS-row transactions in key order, split over the same number of sessions side
+ * by side as the import's parts (each writes its own lane of the app's chain). No byte is read,
+ * parsed, validated, staged, locked or planned. Returns its seconds.
+ */
+async function applyFloor(dbUrl, parts, chunk) {
+  const app = 'bench-floor';
+  const setup = new pg.Client({ connectionString: dbUrl });
+  await setup.connect();
+  try {
+    await setup.query(
+      `INSERT INTO consent_state (project_id, app_id, identity, list_type, opted_out, since,
+                                  last_event_time, origin, updated_at)
+       SELECT $1, $2, '1666' || lpad(g::text, 7, '0'), 'OPT_OUT_ALL', true,
+              now() - interval '1 day', now() - interval '1 day', 'ORIGIN_API', now()
+         FROM generate_series(0, $3::int - 1) g`,
+      [PROJECT, app, EXISTING],
+    );
+    await setup.query('ANALYZE consent_state');
+    await setup.query(`
+      CREATE PROCEDURE bench_floor(p text, a text, prefix text, first int, last int, chunk int,
+                                   existing boolean)
+      LANGUAGE plpgsql AS $$
+      DECLARE s int := first;
+      BEGIN
+        WHILE s <= last LOOP
+          IF existing THEN
+            UPDATE consent_state SET last_event_time = now(), updated_at = now()
+             WHERE project_id = p AND app_id = a AND list_type = 'OPT_OUT_ALL'
+               AND identity IN (SELECT prefix || lpad(g::text, 7, '0')
+                                  FROM generate_series(s, least(s + chunk - 1, last)) g);
+          ELSE
+            INSERT INTO consent_state (project_id, app_id, identity, list_type, opted_out, since,
+                                       last_event_time, origin, updated_at, source)
+            SELECT p, a, prefix || lpad(g::text, 7, '0'), 'OPT_OUT_ALL', true, now(), now(),
+                   'ORIGIN_IMPORT', now(), 'bench'
+              FROM generate_series(s, least(s + chunk - 1, last)) g;
+          END IF;
+          INSERT INTO consent_audit (kind, project_id, app_id, identity, list_type, origin,
+                                     operation, outcome, actor, reason, event_time, source)
+          SELECT 'CONSENT_CHANGE', p, a, prefix || lpad(g::text, 7, '0'), 'OPT_OUT_ALL',
+                 'ORIGIN_IMPORT', CASE WHEN existing THEN 'OPERATION_UPDATE' ELSE 'OPERATION_INSERT' END,
+                 CASE WHEN existing THEN 'NO_CHANGE' ELSE 'APPLIED' END, 'bench',
+                 'imported from bench', now(), 'bench'
+            FROM generate_series(s, least(s + chunk - 1, last)) g;
+          COMMIT;
+          s := s + chunk;
+        END LOOP;
+      END $$`);
+    // The sessions' shares: key ranges of new and existing identities, as parts would cut them.
+    const jobs = [];
+    for (let k = 0; k < parts; k++) {
+      const range = (n) => [Math.floor((k * n) / parts), Math.floor(((k + 1) * n) / parts) - 1];
+      jobs.push({ prefix: '1555', range: range(NEW), existing: false });
+      jobs.push({ prefix: '1666', range: range(EXISTING), existing: true });
+    }
+    const sessions = [];
+    for (let k = 0; k < parts; k++) {
+      const c = new pg.Client({ connectionString: dbUrl });
+      await c.connect();
+      sessions.push(c);
+    }
+    const start = process.hrtime.bigint();
+    try {
+      await Promise.all(
+        sessions.map(async (c, k) => {
+          for (const job of jobs.filter((_, i) => Math.floor(i / 2) === k)) {
+            await c.query('CALL bench_floor($1, $2, $3, $4, $5, $6, $7)', [
+              PROJECT,
+              app,
+              job.prefix,
+              job.range[0],
+              job.range[1],
+              chunk,
+              job.existing,
+            ]);
+          }
+        }),
+      );
+      return Number(process.hrtime.bigint() - start) / 1e9;
+    } finally {
+      for (const c of sessions) await c.end();
+    }
+  } finally {
+    await setup.end();
+  }
 }
 
 async function main() {
@@ -219,6 +313,17 @@ async function main() {
     [PROJECT, APP, accepted.import_id],
   );
   await db.end();
+  const parts = Number(IMPORT_SETTINGS.IMPORT_APPLY_PARTS ?? defaults.IMPORT_APPLY_PARTS);
+  const floorS =
+    process.env.BENCH_IMPORT_FLOOR === '0'
+      ? null
+      : await applyFloor(
+          dbUrl.toString(),
+          parts,
+          Number(IMPORT_SETTINGS.IMPORT_CHUNK_ROWS ?? defaults.IMPORT_CHUNK_ROWS),
+        );
+  if (floorS !== null)
+    log(`floor (bare writes of the valid rows, ${parts} sessions): ${floorS.toFixed(2)} s`);
   const expect = {
     status: 'SUCCEEDED',
     rows_read: ROWS,
@@ -256,6 +361,11 @@ async function main() {
   console.log('');
   for (const r of rows) console.log(`  ${r[0].padEnd(42)} ${r[1].padStart(9)}  ${r[2]}`);
   console.log(`  ratio import / baseline: ${(totalS / copyS).toFixed(1)}x the time of \\copy`);
+  if (floorS !== null) {
+    console.log(
+      `  floor: bare SQL writes of the valid rows (states, chained audit records; ${parts} sessions): ${floorS.toFixed(2)} s; the job took ${(totalS - receivedS).toFixed(2)} s, ${((totalS - receivedS) / floorS).toFixed(2)}x the floor`,
+    );
+  }
   const cpu = (from, to, wallS) =>
     `service ${(to.service - from.service).toFixed(1)} s, database ${(to.db - from.db).toFixed(1)} s of CPU in ${wallS.toFixed(1)} s`;
   console.log(`  upload: ${cpu(cpu0, cpu1, receivedS)}`);

@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { Pool } from 'pg';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import { AUDIT_ID_SEQUENCE, auditInsert } from '../audit/audit-sql.js';
+import { epochMsSql } from '../common/sql-time.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import { AuditRecordKind, ListType, Operation, Origin, Outcome } from './domain/consent-types.js';
 import type { CurrentState } from './domain/transition.js';
@@ -173,20 +174,27 @@ export class ConsentRepository {
     app: AppRef,
     keys: readonly { identity: string; listType: ListType }[],
   ): Promise<{ current: StoredState | null; arrival: Date; identity: string }[]> {
-    const rows: (StoredState & {
-      arrival: Date;
+    // Times come back as epoch milliseconds (float8: a JS number), not timestamptz text: parsing
+    // that text was a tenth of the service's time in a bulk import's chunk.
+    const rows: {
+      arrival: number;
       found: boolean | null;
       ord: string;
       identity: string;
-    })[] = await tx.query(
+      opted_out: boolean;
+      since: number | null;
+      last_event_time: number | null;
+      origin: Origin;
+    }[] = await tx.query(
       `WITH k AS MATERIALIZED (
          SELECT coalesce(x.erased, u.identity) AS identity, u.list_type, u.ord
            FROM unnest($3::varchar[], $4::varchar[]) WITH ORDINALITY u(identity, list_type, ord)
            LEFT JOIN erased_identities($1, $2, $3::varchar[]) x ON x.identity = u.identity
           ORDER BY u.ord
        )
-       SELECT k.ord, k.identity, clock_timestamp() AS arrival, s.found, s.opted_out, s.since,
-              s.last_event_time, s.origin
+       SELECT k.ord, k.identity, ${epochMsSql('clock_timestamp()')} AS arrival, s.found,
+              s.opted_out, ${epochMsSql('s.since')} AS since,
+              ${epochMsSql('s.last_event_time')} AS last_event_time, s.origin
          FROM k
          LEFT JOIN LATERAL (
            SELECT true AS found, opted_out, since, last_event_time, origin FROM consent_state
@@ -200,8 +208,19 @@ export class ConsentRepository {
     const locked = new Array<{ current: StoredState | null; arrival: Date; identity: string }>(
       keys.length,
     );
-    for (const { ord, arrival, found, identity, ...current } of rows) {
-      locked[Number(ord) - 1] = { current: found ? current : null, arrival, identity };
+    for (const r of rows) {
+      locked[Number(r.ord) - 1] = {
+        current: r.found
+          ? {
+              opted_out: r.opted_out,
+              since: new Date(r.since!),
+              last_event_time: new Date(r.last_event_time!),
+              origin: r.origin,
+            }
+          : null,
+        arrival: new Date(r.arrival),
+        identity: r.identity,
+      };
     }
     return locked;
   }
@@ -236,9 +255,9 @@ export class ConsentRepository {
     ctx: RecordContext,
     changes: readonly RecordedChange[],
   ): Promise<{ ids: (string | undefined)[]; lost: Set<string> }> {
-    const rows: { id: string; identity: string; list_type: string; lost: boolean }[] =
-      await tx.query(
-        `WITH input AS MATERIALIZED (
+    // One row per change, in the order given (ord): its audit record id, or lost.
+    const rows: { id: string; lost: boolean }[] = await tx.query(
+      `WITH input AS MATERIALIZED (
            SELECT t.*, nextval('${AUDIT_ID_SEQUENCE}') AS audit_id
              FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
                          $7::varchar[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[],
@@ -303,45 +322,55 @@ export class ConsentRepository {
                   source = CASE WHEN EXCLUDED.audit_record_id IS NULL THEN s.source
                                 ELSE EXCLUDED.source END
          )
-         SELECT i.audit_id::text AS id, i.identity, i.list_type, r.ord IS NULL AS lost
-           FROM input i LEFT JOIN recorded r ON r.ord = i.ord`,
-        [
-          ctx.app.projectId,
-          ctx.app.appId,
-          changes.map((c) => c.identity),
-          changes.map((c) => c.listType),
-          changes.map((c) => c.operation),
-          changes.map((c) => c.outcome),
-          changes.map((c) => c.reason ?? null),
-          changes.map((c) => (c.evidence === undefined ? null : JSON.stringify(c.evidence))),
-          changes.map((c) => c.eventTime.toISOString()),
-          changes.map((c) => c.claimedEventTime?.toISOString() ?? null),
-          changes.map((c) => c.source ?? null),
-          changes.map((c) => c.write),
-          changes.map((c) => c.next?.opted_out ?? null),
-          changes.map((c) => c.next?.since.toISOString() ?? null),
-          changes.map((c) => c.next?.last_event_time.toISOString() ?? null),
-          changes.map((c) => c.next?.origin ?? null),
-          changes.map((c) => c.decided),
-          ctx.origin,
-          ctx.actor,
-          ctx.batchId ?? null,
-          ctx.importId ?? null,
-        ],
-      );
-    const byKey = new Map(rows.map((r) => [stateKey(r.identity, r.list_type), r]));
+         SELECT i.audit_id::text AS id, r.ord IS NULL AS lost
+           FROM input i LEFT JOIN recorded r ON r.ord = i.ord
+          ORDER BY i.ord`,
+      [
+        ctx.app.projectId,
+        ctx.app.appId,
+        ...recordColumns(changes),
+        ctx.origin,
+        ctx.actor,
+        ctx.batchId ?? null,
+        ctx.importId ?? null,
+      ],
+    );
     const lost = new Set<string>();
-    const ids = changes.map((c) => {
-      const key = stateKey(c.identity, c.listType);
-      const row = byKey.get(key)!;
+    const ids = changes.map((c, k) => {
+      const row = rows[k]!;
       if (row.lost) {
-        lost.add(key);
+        lost.add(stateKey(c.identity, c.listType));
         return undefined;
       }
       return row.id;
     });
     return { ids, lost };
   }
+}
+
+/** recordChanges' fifteen array parameters ($3 to $17), built in one pass over the changes. */
+function recordColumns(changes: readonly RecordedChange[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 15 }, () => new Array<unknown>(changes.length));
+  for (let k = 0; k < changes.length; k++) {
+    const c = changes[k]!;
+    const next = c.next;
+    columns[0]![k] = c.identity;
+    columns[1]![k] = c.listType;
+    columns[2]![k] = c.operation;
+    columns[3]![k] = c.outcome;
+    columns[4]![k] = c.reason ?? null;
+    columns[5]![k] = c.evidence === undefined ? null : JSON.stringify(c.evidence);
+    columns[6]![k] = c.eventTime.toISOString();
+    columns[7]![k] = c.claimedEventTime?.toISOString() ?? null;
+    columns[8]![k] = c.source ?? null;
+    columns[9]![k] = c.write;
+    columns[10]![k] = next?.opted_out ?? null;
+    columns[11]![k] = next?.since.toISOString() ?? null;
+    columns[12]![k] = next?.last_event_time.toISOString() ?? null;
+    columns[13]![k] = next?.origin ?? null;
+    columns[14]![k] = c.decided;
+  }
+  return columns;
 }
 
 /** The key of one identity on one list, for maps. */

@@ -6,6 +6,7 @@ import type { EntityManager } from 'typeorm';
 import { NAMED_STATEMENTS, PG_POOL } from '../database/database.module.js';
 import type { AppRef } from '../kernel/app-ref.js';
 import type { ListType } from '../consent/domain/consent-types.js';
+import { epochMsSql } from '../common/sql-time.js';
 import type { RowError, StagedRow } from './domain/import-row.js';
 import { ImportFormat, ImportStatus } from './import.entity.js';
 
@@ -368,7 +369,8 @@ export class ImportsRepository {
     tx?: EntityManager,
     last?: { identity: string; listType: string } | null,
   ): Promise<StagedChange[]> {
-    const sql = `SELECT identity, list_type, line, opted_out, event_time, reason, source
+    const sql = `SELECT identity, list_type, line, opted_out, ${epochMsSql('event_time')} AS event_time,
+              reason, source
          FROM import_rows
         WHERE import_id = $1 AND (identity, list_type, line) > ($2::varchar, $3::varchar, $4::int)
           ${last ? `AND (identity, list_type, line) <= ($6::varchar, $7::varchar, ${LAST_LINE})` : ''}
@@ -381,7 +383,7 @@ export class ImportsRepository {
       list_type: ListType;
       line: number;
       opted_out: boolean;
-      event_time: Date | null;
+      event_time: number | null;
       reason: string | null;
       source: string | null;
     }[] = tx ? await tx.query(sql, params) : (await this.pool.query(sql, params)).rows;
@@ -390,7 +392,7 @@ export class ImportsRepository {
       listType: r.list_type,
       line: r.line,
       optedOut: r.opted_out,
-      eventTime: r.event_time,
+      eventTime: r.event_time === null ? null : new Date(r.event_time),
       reason: r.reason,
       source: r.source,
     }));
