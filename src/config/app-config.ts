@@ -321,7 +321,7 @@ export class AppConfig {
    * Transactions that apply one import side by side (its parts: ranges of keys, each identity
    * and list in one; an import of fewer than this many chunks has fewer parts), each holding a
    * pool connection and an audit chain lane while it runs. On the 2-core bench machine 2 apply
-   * 1,000,000 rows about 1.4 times as fast as 1, and 4 a little faster again (bench/README.md).
+   * 1,000,000 rows 1.5 times as fast as 1, and 4 are slower than 2 (bench/README.md).
    */
   @IsInt()
   @Min(1)
