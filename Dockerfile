@@ -34,4 +34,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
 # SIGTERM (docker stop): graceful shutdown within SHUTDOWN_TIMEOUT_MS (10 s by default), so give
 # `docker stop` a longer timeout (`-t 15`; compose.yaml sets stop_grace_period).
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-old-space-size=512", "dist/src/main.js"]
+CMD ["node", "--max-old-space-size=512", "--max-semi-space-size=32", "dist/src/main.js"]

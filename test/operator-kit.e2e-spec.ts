@@ -151,6 +151,7 @@ describe('Dockerfile', () => {
     };
     expect(cmd.join(' ')).toBe(pkg.scripts.start);
     expect(cmd).toContain('--max-old-space-size=512');
+    expect(cmd).toContain('--max-semi-space-size=32');
     expect(cmd[cmd.length - 1]).toBe('dist/src/main.js');
     expect(existsSync(cmd[cmd.length - 1]!)).toBe(true);
     const workdir = last(runtime, 'WORKDIR')!.args;
